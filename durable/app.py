@@ -1,0 +1,441 @@
+"""``Durable``: the facade users hold. Every verb has a sync form and an
+``_async`` form (``start`` / ``start_async``) with the same arguments."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from . import codec
+from .clock import Clock, SystemClock, to_ms
+from .engine import Engine, EngineConfig, input_payload
+from .errors import (
+    ConfigurationError,
+    DurableError,
+    InputAlreadyProvidedError,
+    InvalidStateError,
+    SchemaError,
+    StepError,
+)
+from .inputs import validate
+from .models import Execution, Page, PendingEvent, PendingInput, StepExecution
+from .notify import LocalNotifier, Notifier
+from .pubsub import Bus, MemoryBus, PubSub, Subscription
+from .query import Query
+from .queue.worker import Worker
+from .storage import Storage, WaitFilter, open_storage
+from .workflow import Workflow
+
+log = logging.getLogger("durable")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
+    @functools.wraps(fn)
+    async def twin(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    twin.__doc__ = f"Async form of :meth:`{fn.__name__}` (runs it off the event loop)."
+    return twin
+
+
+class Durable:
+    """A Durable instance: one database, one bus, the registered workflows.
+
+    >>> from durable import Durable, Workflow, step
+    >>> wf = Workflow("double", [step(lambda n: n * 2, name="double")])
+    >>> app = Durable("memory://", workflows=[wf])
+    >>> run_id = app.start(wf, 21)
+    >>> app.get_execution(run_id).status
+    <ExecutionStatus.PENDING: 'pending'>
+    >>> app.close()
+    """
+
+    def __init__(
+        self,
+        url: str = "sqlite:///durable.db",
+        workflows: Iterable[Workflow] = (),
+        *,
+        name: str = "durable",
+        clock: Clock | None = None,
+        pubsub: bool | Bus | None = True,
+        notifier: Notifier | None = None,
+        auto_migrate: bool = True,
+        queues: Mapping[str, int] | None = None,
+        poll_interval_seconds: float = 0.5,
+        stale_timeout_seconds: float = 30.0,
+        heartbeat_interval_seconds: float = 5.0,
+        maintenance_interval_seconds: float = 5.0,
+        storage: Storage | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name or ":" in name:
+            raise ConfigurationError(f"name must be a non-empty string without ':', got {name!r}")
+        for label, value in (
+            ("poll_interval_seconds", poll_interval_seconds),
+            ("stale_timeout_seconds", stale_timeout_seconds),
+            ("heartbeat_interval_seconds", heartbeat_interval_seconds),
+            ("maintenance_interval_seconds", maintenance_interval_seconds),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigurationError(f"{label} must be a positive number, got {value!r}")
+        if heartbeat_interval_seconds >= stale_timeout_seconds:
+            raise ConfigurationError("heartbeat_interval_seconds must be shorter than stale_timeout_seconds")
+        self.name = name
+        self.url = url
+        self.storage = storage or open_storage(url, **dict(storage_options or {}))
+        if pubsub is True:
+            bus: Bus | None = MemoryBus(f"{name}.pubsub")
+        elif pubsub is False or pubsub is None:
+            bus = None
+        else:
+            bus = pubsub
+        self._owns_bus = pubsub is True
+        self.pubsub = PubSub(name, bus)
+        config = EngineConfig(
+            poll_interval_seconds=poll_interval_seconds,
+            stale_timeout_seconds=stale_timeout_seconds,
+            heartbeat_interval_seconds=heartbeat_interval_seconds,
+            maintenance_interval_seconds=maintenance_interval_seconds,
+        )
+        self.engine = Engine(
+            name=name,
+            storage=self.storage,
+            clock=clock or SystemClock(),
+            pubsub=self.pubsub,
+            notifier=notifier or LocalNotifier(),
+            config=config,
+        )
+        self.engine.register(workflows)
+        self.query = Query(self.storage)
+        self._auto_migrate = auto_migrate
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+        self._default_queues = dict(queues) if queues else None
+        self._worker: Worker | None = None
+        self.capture_hook: Any = None
+
+    # ---- setup --------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        return self.engine.clock
+
+    @property
+    def workflows(self) -> dict[str, Workflow]:
+        return dict(self.engine.registry)
+
+    def register(self, *workflows: Workflow) -> None:
+        """Add workflows after construction."""
+        self.engine.register(workflows)
+
+    def get_workflow(self, name: str) -> Workflow:
+        return self.engine.workflow(name)
+
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations; return their names."""
+        done = self.storage.migrate()
+        self._schema_ready = True
+        return done
+
+    def pending_migrations(self) -> list[str]:
+        return self.storage.pending_migrations()
+
+    def _ready(self) -> Engine:
+        if not self._schema_ready:
+            with self._schema_lock:
+                if not self._schema_ready:
+                    if self._auto_migrate:
+                        self.storage.migrate()
+                    else:
+                        missing = self.storage.pending_migrations()
+                        if missing:
+                            raise SchemaError(
+                                f"the database schema is not current (pending: {', '.join(missing)}); "
+                                "run `durable migrate --app <module:attribute>`"
+                            )
+                    self._schema_ready = True
+        return self.engine
+
+    # ---- starting and reading --------------------------------------------------------
+
+    def start(
+        self,
+        workflow: Workflow | str,
+        input: Any = None,  # noqa: A002
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        scheduled_at: datetime | None = None,
+    ) -> str:
+        """Store a new execution (status pending) and return its id.
+
+        ``priority``: higher runs first within a queue. ``scheduled_at``: an aware
+        datetime before which the run does not start.
+        """
+        engine = self._ready()
+        wake = to_ms(scheduled_at, "scheduled_at") if scheduled_at is not None else None
+        row = engine.execution_row(workflow, input, queue=queue, priority=priority, wake_at=wake)
+        engine.insert([row])
+        return str(row["id"])
+
+    def get_execution(self, execution_id: str) -> Execution:
+        """The execution with this id (ExecutionNotFoundError if none)."""
+        self._ready()
+        return self.query.get_execution(execution_id)
+
+    def list_executions(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | Sequence[str] | None = None,
+        queue: str | None = None,
+        parent_id: str | None = None,
+        schedule: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Newest first. Pass ``page.next_cursor`` as ``cursor`` for the next page."""
+        self._ready()
+        return self.query.list_executions(
+            workflow=workflow, status=status, queue=queue, parent_id=parent_id, schedule=schedule,
+            since=since, until=until, limit=limit, cursor=cursor,
+        )
+
+    def list_steps(self, execution_id: str) -> list[StepExecution]:
+        """Every step attempt of a run, oldest first (attempts, durations, errors)."""
+        self._ready()
+        return self.query.list_steps(execution_id)
+
+    def list_children(self, execution_id: str) -> list[Execution]:
+        self._ready()
+        return self.query.list_children(execution_id)
+
+    def wait_for_completion(self, execution_id: str, timeout: float | None = None) -> Execution:
+        """Block until the run reaches a terminal status; TimeoutError after ``timeout``."""
+        self._ready()
+        deadline = None if timeout is None else self.clock.now_ms() + timeout * 1000
+        sub = self._try_subscribe(self.pubsub.workflow_topic(execution_id))
+        try:
+            while True:
+                execution = self.query.get_execution(execution_id)
+                if execution.is_finished:
+                    return execution
+                left = 0.25 if deadline is None else min(0.25, (deadline - self.clock.now_ms()) / 1000)
+                if left <= 0:
+                    raise TimeoutError(f"execution {execution_id} is still {execution.status.value}")
+                if sub is not None:
+                    sub.get(left)
+                else:
+                    threading.Event().wait(left)
+        finally:
+            if sub is not None:
+                self.pubsub.unsubscribe(sub)
+
+    def _try_subscribe(self, topic: str) -> Subscription | None:
+        return self.pubsub.subscribe(topic, buffer=16) if self.pubsub.server is not None else None
+
+    # ---- acting on runs ----------------------------------------------------------------
+
+    def cancel(self, execution_id: str, reason: str = "cancelled") -> Execution:
+        """Cancel a run and its running children; pending inputs and events go too."""
+        engine = self._ready()
+        current = self.query.get_execution(execution_id)
+        if current.is_finished:
+            raise InvalidStateError(f"execution {execution_id} is already {current.status.value}; nothing to cancel")
+        engine.cancel(execution_id, reason)
+        return self.query.get_execution(execution_id)
+
+    def retry(self, execution_id: str) -> Execution:
+        """Run a failed execution again from the step that failed."""
+        engine = self._ready()
+        current = self.query.execution_row(execution_id)
+        if current["status"] != "failed":
+            raise InvalidStateError(
+                f"execution {execution_id} is {current['status']}; only failed executions can be retried"
+            )
+        if not engine.storage.retry_execution(execution_id, "{}", self.clock.now_ms()):
+            raise InvalidStateError(f"execution {execution_id} changed while retrying; look at it again")
+        engine.notifier.notify(current["queue"])
+        return self.query.get_execution(execution_id)
+
+    def send_event(self, execution_id: str, name: str, payload: Any = None) -> bool:
+        """Deliver an event to a run. Returns True if a waiting step took it, False if
+        it was buffered for a wait the run has not reached yet."""
+        engine = self._ready()
+        if not isinstance(name, str) or not name:
+            raise DurableError(f"an event name must be a non-empty string, got {name!r}")
+        current = self.query.execution_row(execution_id)
+        if current["status"] in ("completed", "failed", "cancelled", "compensated", "compensation_failed"):
+            raise InvalidStateError(f"execution {execution_id} is {current['status']}; it takes no more events")
+        text = codec.encode(payload, f"the payload of event {name!r}")
+        wait = engine.storage.send_event(execution_id, name, text, self.clock.now_ms())
+        if wait is not None:
+            engine.notifier.notify(current["queue"])
+        return wait is not None
+
+    def provide_input(self, execution_id: str, name: str, value: Any) -> None:
+        """Answer a pending input (validated against its declared type).
+
+        Raises InputValidationError (the run keeps waiting), InputAlreadyProvidedError
+        when someone answered first, InvalidStateError for a finished run. An input
+        given before the run asks for it is kept and checked when the run gets there.
+        """
+        engine = self._ready()
+        current = self.query.execution_row(execution_id)
+        if current["status"] in ("completed", "failed", "cancelled", "compensated", "compensation_failed"):
+            raise InvalidStateError(f"execution {execution_id} is {current['status']}; it takes no more input")
+        now = self.clock.now_ms()
+        wait = engine.storage.get_pending_input(execution_id, name)
+        if wait is None:
+            if engine.storage.list_input_waits(execution_id, name):
+                raise InputAlreadyProvidedError(f"input {name!r} of execution {execution_id} was already provided")
+            text = codec.encode(value, f"the value of input {name!r}")
+            if not engine.storage.buffer_input(execution_id, name, text, now):
+                raise InputAlreadyProvidedError(
+                    f"input {name!r} of execution {execution_id} was already provided and awaits the run"
+                )
+            return
+        spec = codec.decode(wait["spec"]) or {}
+        accepted = validate(wait["input_type"] or "any", spec, value)
+        text = codec.encode(accepted, f"the value of input {name!r}")
+        if not engine.storage.resolve_input(wait, text, now):
+            raise InputAlreadyProvidedError(f"input {name!r} of execution {execution_id} was already provided")
+        engine.notifier.notify(current["queue"])
+        resolved = {**wait, "status": "resolved"}
+        self.pubsub.broadcast_input("input_provided", input_payload(resolved, current["workflow_name"]))
+
+    def list_pending_inputs(
+        self,
+        *,
+        execution_id: str | None = None,
+        workflow: str | None = None,
+        name: str | None = None,
+        expiring_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[PendingInput]:
+        self._ready()
+        flt = WaitFilter(execution_id, workflow, name, to_ms(expiring_before) if expiring_before else None)
+        return self.query.pending_inputs(flt, limit)
+
+    def list_pending_events(
+        self,
+        *,
+        execution_id: str | None = None,
+        workflow: str | None = None,
+        name: str | None = None,
+        expiring_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[PendingEvent]:
+        self._ready()
+        flt = WaitFilter(execution_id, workflow, name, to_ms(expiring_before) if expiring_before else None)
+        return self.query.pending_events(flt, limit)
+
+    def cancel_wait(self, execution_id: str) -> int:
+        """End every pending wait of a run: each wait call returns its ``timeout_value``
+        (or raises WaitCancelledError). Returns how many waits were cancelled."""
+        engine = self._ready()
+        current = self.query.execution_row(execution_id)
+        n = engine.storage.cancel_waits(execution_id, self.clock.now_ms())
+        if n:
+            engine.notifier.notify(current["queue"])
+        return n
+
+    def result(self, execution_id: str, timeout: float | None = None) -> Any:
+        """Wait for the run and return its result; StepError if it did not complete."""
+        execution = self.wait_for_completion(execution_id, timeout)
+        if execution.status.value != "completed":
+            raise StepError(execution.error or {"type": execution.status.value, "message": ""})
+        return execution.result
+
+    # ---- pub/sub -----------------------------------------------------------------
+
+    def subscribe(self, topic: str, *, buffer: int = 1000) -> Subscription:
+        """Shortcut for ``app.pubsub.subscribe``."""
+        return self.pubsub.subscribe(topic, buffer=buffer)
+
+    # ---- workers -------------------------------------------------------------------
+
+    def worker(self, queues: Mapping[str, int] | None = None, **options: Any) -> Worker:
+        """A worker bound to this app (not started)."""
+        engine = self._ready()
+        chosen = dict(queues or self._default_queues or self._all_queues())
+        worker = Worker(engine, chosen, capture=self.capture_hook, **options)
+        return worker
+
+    def _all_queues(self) -> dict[str, int]:
+        names = {"default"}
+        for wf in self.engine.registry.values():
+            names |= wf.queues()
+        return dict.fromkeys(sorted(names), 10)
+
+    def start_worker(self, queues: Mapping[str, int] | None = None, **options: Any) -> Worker:
+        """Start a worker in background threads of this process (one per app)."""
+        if self._worker is not None:
+            raise InvalidStateError("this app already runs a worker; call stop_worker() first")
+        self._worker = self.worker(queues, **options).start()
+        return self._worker
+
+    def stop_worker(self, grace_seconds: float = 30.0) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop(grace_seconds)
+
+    def run_worker(self, queues: Mapping[str, int] | None = None, grace_seconds: float = 30.0) -> None:
+        """Run a worker in the foreground until SIGTERM or SIGINT (graceful shutdown)."""
+        stop = threading.Event()
+
+        def _on_signal(signum: int, frame: Any) -> None:
+            log.info("signal %s: shutting down gracefully", signum)
+            stop.set()
+
+        previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start_worker(queues)
+            while not stop.wait(1.0):
+                pass
+        finally:
+            self.stop_worker(grace_seconds)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def close(self) -> None:
+        """Stop the worker (if any), close the bus this app owns and the database."""
+        self.stop_worker()
+        if self._owns_bus and self.pubsub.server is not None:
+            self.pubsub.server.close()
+        self.engine.notifier.close()
+        self.storage.close()
+
+    def __enter__(self) -> Durable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- async forms ------------------------------------------------------------------
+
+    start_async = _async_twin(start)
+    get_execution_async = _async_twin(get_execution)
+    list_executions_async = _async_twin(list_executions)
+    list_steps_async = _async_twin(list_steps)
+    list_children_async = _async_twin(list_children)
+    wait_for_completion_async = _async_twin(wait_for_completion)
+    result_async = _async_twin(result)
+    cancel_async = _async_twin(cancel)
+    retry_async = _async_twin(retry)
+    send_event_async = _async_twin(send_event)
+    provide_input_async = _async_twin(provide_input)
+    list_pending_inputs_async = _async_twin(list_pending_inputs)
+    list_pending_events_async = _async_twin(list_pending_events)
+    cancel_wait_async = _async_twin(cancel_wait)
+    migrate_async = _async_twin(migrate)

@@ -1,0 +1,195 @@
+"""The engine: storage, clock, bus, notifier and registry wired together.
+
+It holds the operations shared by the facade (``Durable``), the runner and
+the step primitives, so each exists once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import codec
+from .clock import Clock
+from .errors import DurableError, WorkflowNotFoundError
+from .executor.errors import error_plain
+from .executor.state import workflow_payload
+from .ids import new_id
+from .models import ms_to_iso
+from .notify import Notifier
+from .pubsub import PubSub
+from .storage import Row, Storage
+from .workflow import Step, Workflow
+
+if TYPE_CHECKING:
+    from .runtime import StepRuntime
+
+log = logging.getLogger("durable")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    poll_interval_seconds: float = 0.5
+    stale_timeout_seconds: float = 30.0
+    heartbeat_interval_seconds: float = 5.0
+    maintenance_interval_seconds: float = 5.0
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        name: str,
+        storage: Storage,
+        clock: Clock,
+        pubsub: PubSub,
+        notifier: Notifier,
+        config: EngineConfig,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.name = name
+        self.storage = storage
+        self.clock = clock
+        self.pubsub = pubsub
+        self.notifier = notifier
+        self.config = config
+        self.rand = rand
+        self.registry: dict[str, Workflow] = {}
+
+    # ---- registry ---------------------------------------------------------------
+
+    def register(self, workflows: Iterable[Workflow]) -> None:
+        for wf in workflows:
+            if not isinstance(wf, Workflow):
+                raise DurableError(f"workflows= takes Workflow objects, got {wf!r}")
+            known = self.registry.get(wf.name)
+            if known is not None and known is not wf:
+                raise DurableError(f"two different workflows are named {wf.name!r}")
+            self.registry[wf.name] = wf
+
+    def workflow(self, ref: Workflow | str) -> Workflow:
+        name = ref.name if isinstance(ref, Workflow) else ref
+        wf = self.registry.get(name) if isinstance(name, str) else None
+        if wf is None:
+            if isinstance(ref, Workflow):
+                self.register([ref])
+                return ref
+            known = ", ".join(sorted(self.registry)) or "none"
+            raise WorkflowNotFoundError(f"unknown workflow {name!r} (registered: {known})")
+        return wf
+
+    # ---- creating executions -------------------------------------------------------
+
+    def execution_row(
+        self,
+        ref: Workflow | str,
+        input: Any,  # noqa: A002
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        wake_at: int | None = None,
+        parent_id: str | None = None,
+        parent_step: str | None = None,
+        schedule_name: str | None = None,
+        schedule_tick_at: int | None = None,
+    ) -> Row:
+        wf = self.workflow(ref)
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise DurableError(f"priority must be an int, got {priority!r}")
+        if queue is not None and (not isinstance(queue, str) or not queue):
+            raise DurableError(f"queue must be a non-empty string, got {queue!r}")
+        text = codec.encode(input, f"the input of workflow {wf.name!r}")
+        first = wf.program.first
+        assert first is not None
+        first_queue = step_queue(wf, first)
+        return {
+            "id": new_id(),
+            "workflow_name": wf.name,
+            "status": "pending",
+            "queue": queue or first_queue,
+            "priority": priority,
+            "input": text,
+            "context": text,
+            "current_step": first,
+            "parent_id": parent_id,
+            "parent_step": parent_step,
+            "schedule_name": schedule_name,
+            "schedule_tick_at": schedule_tick_at,
+            "wake_at": self.clock.now_ms() if wake_at is None else wake_at,
+        }
+
+    def insert(self, rows: list[Row]) -> None:
+        """Store new executions, then announce them (started event, wake workers)."""
+        now = self.clock.now_ms()
+        self.storage.create_executions(rows, now)
+        for row in rows:
+            self.announce_started(row, now)
+
+    def announce_started(self, row: Row, now: int) -> None:
+        full = {**row, "created_at": now, "updated_at": now, "started_at": None, "completed_at": None}
+        self.pubsub.broadcast_workflow("workflow_started", workflow_payload(full))
+        self.notifier.notify(row["queue"])
+
+    def child_row(self, ref: Workflow | str, input: Any, rt: StepRuntime, queue: str | None) -> Row:  # noqa: A002
+        return self.execution_row(ref, input, queue=queue, parent_id=rt.execution_id, parent_step=rt.step_name)
+
+    # ---- hooks for the step primitives ------------------------------------------------
+
+    def after_register(self, rt: StepRuntime, group: list[Row], children: list[Row]) -> None:
+        now = self.clock.now_ms()
+        for child in children:
+            self.announce_started(child, now)
+        for row in group:
+            if row["kind"] == "input":
+                if row["status"] == "pending":
+                    self.announce_input(rt, row)
+                elif row["status"] == "resolved":
+                    self.pubsub.broadcast_input("input_provided", input_payload(row, rt.workflow_name))
+
+    def announce_input(self, rt: StepRuntime, row: Row) -> None:
+        self.pubsub.broadcast_input("input_requested", input_payload(row, rt.workflow_name))
+
+    # ---- cancelling -------------------------------------------------------------
+
+    def cancel(self, execution_id: str, reason: str) -> list[Row]:
+        error = error_plain("Cancelled", reason)
+        rows = self.storage.cancel_executions(execution_id, codec.encode(error), self.clock.now_ms())
+        for row in rows:
+            self.pubsub.broadcast_workflow("workflow_cancelled", workflow_payload(row, error=error))
+            if row["parent_id"]:
+                self.notifier.notify("*")
+        return rows
+
+    def cancel_child(self, child_id: str, reason: str) -> None:
+        self.cancel(child_id, reason)
+
+
+def step_queue(wf: Workflow, step_name: str) -> str:
+    """The queue the named step runs on."""
+    node = wf.program.instrs[step_name].node
+    if isinstance(node, Step) and node.queue:
+        return node.queue
+    return wf.queue
+
+
+def input_payload(row: Row, workflow_name: str) -> dict[str, Any]:
+    """The input event payload (never the answer itself)."""
+    spec = codec.decode(row.get("spec")) or {}
+    return {
+        "id": row["id"],
+        "workflow_id": row["execution_id"],
+        "workflow_name": workflow_name,
+        "input_name": row["name"],
+        "step_name": row["step_name"],
+        "input_type": row.get("input_type"),
+        "status": "pending" if row["status"] == "pending" else "provided",
+        "prompt": row.get("prompt"),
+        "metadata": codec.decode(row.get("metadata")) or {},
+        "choices": spec.get("choices"),
+        "fields": spec.get("fields"),
+        "timeout_at": ms_to_iso(row.get("timeout_at")),
+        "inserted_at": ms_to_iso(row.get("created_at")),
+    }

@@ -1,0 +1,1 @@
+"""The executor: runs one claimed execution as far as it can go."""

@@ -1,0 +1,367 @@
+"""Run one claimed execution as far as it can go, checkpointing every step.
+
+The runner walks the compiled program from the stored step name. Each step's
+result is committed before the next step starts; a wait, a retry delay or a
+hand-off to another queue releases the claim; every write is fenced by the
+claim's lock token. Events are published only after their commit.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .. import codec
+from ..engine import Engine, step_queue
+from ..errors import LostClaimError, SerializationError, WorkflowTimeoutError
+from ..ids import new_id
+from ..models import ms_to_iso
+from ..retry import NO_RETRY
+from ..runtime import StepRuntime
+from ..storage import Checkpoint, Row
+from ..workflow import Branch, Goto, Instr, Parallel, Step, Workflow
+from .errors import error_plain, error_value
+from .state import RunState
+from .steps import Outcome, StepInvoker
+
+log = logging.getLogger("durable.executor")
+
+
+def public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The error as events carry it: type and message (the traceback stays in storage)."""
+    if error is None:
+        return None
+    return {"type": error.get("type"), "message": error.get("message")}
+
+
+class Runner:
+    def __init__(
+        self,
+        engine: Engine,
+        invoker: StepInvoker,
+        children_pool: concurrent.futures.ThreadPoolExecutor,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.engine = engine
+        self.invoker = invoker
+        self.children_pool = children_pool
+        self.should_stop = should_stop
+
+    @property
+    def now(self) -> int:
+        return self.engine.clock.now_ms()
+
+    # ---- entry ----------------------------------------------------------------
+
+    def run(self, row: Row) -> None:
+        run = RunState.from_claim(row)
+        self.engine.pubsub.broadcast_workflow("workflow_resumed", run.payload())
+        try:
+            self._drive(run)
+        except LostClaimError as exc:
+            log.warning("execution %s: claim lost, stopping (%s)", run.id, exc)
+        except Exception:
+            log.exception("execution %s: the executor failed; releasing the claim", run.id)
+            self._release_after_crash(run)
+
+    def _release_after_crash(self, run: RunState) -> None:
+        try:
+            self.save(run.checkpoint(self.now, release=True, wake_at=self.now + 1000))
+        except Exception:  # storage down: the claim goes stale and is recovered
+            log.exception("execution %s: could not release the claim", run.id)
+
+    def _drive(self, run: RunState) -> None:
+        wf = self.engine.registry.get(run.workflow_name)
+        if wf is None:
+            message = (
+                f"workflow {run.workflow_name!r} is not registered in this worker; deploy code "
+                "that defines it, then retry the run"
+            )
+            self.fail(run, None, error_plain("WorkflowNotFoundError", message))
+            return
+        if run.status == "compensating":
+            from .compensation import compensate
+
+            compensate(self, run, wf)
+            return
+        if wf.timeout is not None and run.row["deadline_at"] is None:
+            run.row["deadline_at"] = (run.row["started_at"] or self.now) + int(wf.timeout * 1000)
+        while self._advance(run, wf):
+            pass
+
+    def _advance(self, run: RunState, wf: Workflow) -> bool:
+        """Run the current instruction; True to carry on with the next one."""
+        deadline = run.row["deadline_at"]
+        if deadline is not None and self.now >= deadline:
+            error = error_value(WorkflowTimeoutError(f"workflow {wf.name!r} timed out after {wf.timeout:g}s"))
+            self.fail(run, wf, error)
+            return False
+        name = run.current_step
+        instr = wf.program.instrs.get(name) if name else None
+        if instr is None:
+            message = f"step {name!r} no longer exists in workflow {wf.name!r} (was the code changed?)"
+            self.fail(run, wf, error_plain("UnknownStepError", message))
+            return False
+        assert name is not None
+        queue = step_queue(wf, name)
+        if queue != run.row["queue"] or self.should_stop():
+            run.row["queue"] = queue
+            run.row["status"] = "pending"
+            self.save(run.checkpoint(self.now, release=True, wake_at=self.now))
+            self.engine.notifier.notify(queue)
+            return False
+        node = instr.node
+        if isinstance(node, Step):
+            return self._step(run, wf, instr, node)
+        if isinstance(node, Branch):
+            return self._branch(run, wf, instr, node)
+        assert isinstance(node, Parallel)
+        from .parallel import run_parallel
+
+        return run_parallel(self, run, wf, instr, node)
+
+    # ---- one step ---------------------------------------------------------------
+
+    def step_timeout(self, run: RunState, step: Step) -> float | None:
+        timeout = step.timeout
+        deadline = run.row["deadline_at"]
+        if deadline is not None:
+            left = max(0.001, (deadline - self.now) / 1000)
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
+
+    def begin(self, run: RunState, step: Step, step_type: str = "step") -> tuple[StepRuntime, Row]:
+        """Start an attempt: its runtime, its row (to be completed) and step_started."""
+        attempt = run.failures(step.name) + 1
+        rt = StepRuntime(self.engine, run.id, run.workflow_name, run.token, step.name, attempt)
+        row = {
+            "id": new_id(),
+            "execution_id": run.id,
+            "step_name": step.name,
+            "step_type": step_type,
+            "status": "running",
+            "attempt": attempt,
+            "started_at": self.now,
+        }
+        self.pub_step("step_started", row)
+        return rt, row
+
+    def end(self, row: Row, rt: StepRuntime, status: str, **fields: Any) -> Row:
+        now = self.now
+        row.update(status=status, completed_at=now, duration_ms=now - row["started_at"], **fields)
+        if rt.logs:
+            row["logs"] = codec.encode(rt.logs, "captured logs")
+        return row
+
+    def _step(self, run: RunState, wf: Workflow, instr: Instr, step: Step) -> bool:
+        rt, row = self.begin(run, step)
+        outcome = self.invoker.invoke(step, run.context, rt, self.step_timeout(run, step))
+        if outcome.kind == "ok":
+            return self._step_ok(run, wf, instr, step, rt, row, outcome.value)
+        if outcome.kind in ("suspend", "snooze"):
+            self.suspend(run, [self.end(row, rt, "waiting" if outcome.kind == "suspend" else "snoozed")],
+                         rt, outcome)
+            return False
+        if outcome.kind == "cancel":
+            self.end(row, rt, "cancelled", error=codec.encode(error_plain("Cancelled", outcome.value)))
+            self.save(run.checkpoint(self.now, steps=[row]))
+            self.pub_step("step_completed", row)
+            self.engine.cancel(run.id, str(outcome.value))
+            return False
+        self.step_error(run, wf, step, rt, row, outcome)
+        return False
+
+    def _step_ok(
+        self, run: RunState, wf: Workflow, instr: Instr, step: Step, rt: StepRuntime, row: Row, value: Any
+    ) -> bool:
+        target = None
+        if isinstance(value, Goto):
+            why = wf.program.validate_jump(step.name, value.step)
+            if why is None and step.jumps_to is not None and value.step not in step.jumps_to:
+                why = f"step {step.name!r} jumped to {value.step!r}, which is not in its jumps_to"
+            if why is not None:
+                self._give_up(run, wf, rt, row, error_plain("InvalidJumpError", why))
+                return False
+            target, value = value.step, value.context
+        try:
+            text, decoded = codec.roundtrip(value, f"the result of step {step.name!r}")
+        except SerializationError as exc:
+            self._give_up(run, wf, rt, row, error_value(exc))
+            return False
+        self.end(row, rt, "completed", result=text)
+        run.attempts.pop(step.name, None)
+        run.set_context(decoded, text)
+        run.row["current_step"] = target or instr.next
+        extra = {"jumped_to": target} if target else {}
+        if run.current_step is None:
+            self.finish(run, "completed", steps=[row], result=text, step_events=[("step_completed", row, extra)])
+            return False
+        self.save(run.checkpoint(self.now, steps=[row]))
+        self.pub_step("step_completed", row, **extra)
+        return True
+
+    def _give_up(self, run: RunState, wf: Workflow, rt: StepRuntime, row: Row, error: dict[str, Any]) -> None:
+        self.end(row, rt, "failed", error=codec.encode(error))
+        self.fail(run, wf, error, steps=[row], step_events=[("step_failed", row, {"error": public_error(error)})])
+
+    def step_error(self, run: RunState, wf: Workflow, step: Step, rt: StepRuntime, row: Row, outcome: Outcome) -> None:
+        """A failed attempt: schedule the retry off the worker, or fail the run."""
+        if outcome.kind == "fail":
+            error = error_plain("FailNow", str(outcome.value))
+            self._give_up(run, wf, rt, row, error)
+            return
+        assert outcome.error is not None
+        error = error_value(outcome.error)
+        retry = step.retry or NO_RETRY
+        attempt = row["attempt"]
+        if isinstance(outcome.error, SerializationError) or attempt >= retry.max_attempts:
+            self._give_up(run, wf, rt, row, error)
+            return
+        next_at = self.now + int(retry.delay_seconds(attempt, self.engine.rand()) * 1000)
+        run.attempts[step.name] = {"failures": attempt, "retry_at": next_at}
+        self.end(row, rt, "failed", error=codec.encode(error), next_retry_at=next_at)
+        wake = _earliest(next_at, run.row["deadline_at"])
+        cp = run.checkpoint(self.now, status="pending", release=True, wake_at=wake, steps=[row])
+        cp.reset_waits_of = step.name
+        self.save(cp)
+        self.pub_step("step_failed", row, error=public_error(error), next_retry_at=ms_to_iso(next_at))
+
+    def suspend(self, run: RunState, rows: list[Row], rt: StepRuntime, outcome: Outcome) -> None:
+        """Leave the run waiting; it holds nothing until its wake time or a wake-up."""
+        if outcome.kind == "snooze":
+            wake: int | None = self.now + int(outcome.value * 1000)
+            waiting_for = [{"type": "snooze", "until": ms_to_iso(wake)}]
+        else:
+            wake, waiting_for = rt.wake_at, rt.waiting_for
+        wake = _earliest(wake, run.row["deadline_at"])
+        self.save(run.checkpoint(self.now, status="waiting", release=True, wake_at=wake, suspend=True, steps=rows))
+        for row in rows:
+            self.pub_step("step_waiting", row, waiting_for=waiting_for)
+        self.engine.pubsub.broadcast_workflow(
+            "workflow_waiting", run.payload(waiting_for=waiting_for, wake_at=ms_to_iso(wake))
+        )
+
+    # ---- branch -------------------------------------------------------------------
+
+    def _branch(self, run: RunState, wf: Workflow, instr: Instr, node: Branch) -> bool:
+        started = self.now
+        row: Row = {"id": new_id(), "execution_id": run.id, "step_name": instr.name, "step_type": "branch",
+                    "status": "running", "attempt": 1, "started_at": started}
+        self.pub_step("step_started", row)
+        rt = StepRuntime(self.engine, run.id, run.workflow_name, run.token, instr.name, 1)
+        try:
+            value = node.on(run.context)
+            target, case = _pick_case(instr, value)
+        except Exception as exc:
+            self._give_up(run, wf, rt, row, error_value(exc))
+            return False
+        if target is None:
+            message = f"branch {instr.name!r}: no case matches {value!r} and there is no default"
+            self._give_up(run, wf, rt, row, error_plain("NoBranchMatchError", message))
+            return False
+        taken = {"value": _json_safe(value), "case": case}
+        self.end(row, rt, "completed", result=codec.encode(taken))
+        run.row["current_step"] = target
+        self.save(run.checkpoint(self.now, steps=[row]))
+        self.pub_step("step_completed", row, branch=taken, next_step=target)
+        return True
+
+    # ---- endings ------------------------------------------------------------------
+
+    def fail(
+        self,
+        run: RunState,
+        wf: Workflow | None,
+        error: dict[str, Any],
+        steps: list[Row] | None = None,
+        step_events: list[tuple[str, Row, dict[str, Any]]] | None = None,
+    ) -> None:
+        """The run failed for good: compensate finished steps, or end it failed."""
+        run.error = error
+        if wf is not None and wf.program.compensations and self._has_compensable(run, wf):
+            self.save(run.checkpoint(self.now, status="compensating", steps=steps))
+            for kind, row, extra in step_events or []:
+                self.pub_step(kind, row, **extra)
+            from .compensation import compensate
+
+            compensate(self, run, wf)
+            return
+        self.finish(run, "failed", steps=steps, step_events=step_events)
+
+    def _has_compensable(self, run: RunState, wf: Workflow) -> bool:
+        done = self.engine.storage.completed_steps(run.id)
+        return any(r["step_name"] in wf.program.compensations for r in done if r["step_type"] == "step")
+
+    def finish(
+        self,
+        run: RunState,
+        status: str,
+        *,
+        steps: list[Row] | None = None,
+        result: str | None = None,
+        step_events: list[tuple[str, Row, dict[str, Any]]] | None = None,
+    ) -> None:
+        """End the run in a terminal status; tell a waiting parent in the same commit."""
+        cp = run.checkpoint(self.now, status=status, terminal=True, result=result, steps=steps)
+        if run.row["parent_id"]:
+            if status == "completed":
+                value = '{"status":"completed","result":' + (result or "null") + "}"
+            else:
+                value = codec.encode({"status": status, "error": run.error})
+            cp.notify_parent = (run.id, value)
+        self.save(cp)
+        for kind, row, extra in step_events or []:
+            self.pub_step(kind, row, **extra)
+        kind = "workflow_completed" if status == "completed" else "workflow_failed"
+        extra: dict[str, Any] = {} if status == "completed" else {"error": public_error(run.error)}
+        self.engine.pubsub.broadcast_workflow(kind, run.payload(**extra))
+        if run.row["parent_id"]:
+            self.engine.notifier.notify("*")
+
+    # ---- plumbing -------------------------------------------------------------------
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        if not self.engine.storage.save(checkpoint):
+            raise LostClaimError(f"execution {checkpoint.execution['id']} was taken over or cancelled")
+
+    def pub_step(self, kind: str, row: Row, **extra: Any) -> None:
+        payload = {
+            "id": row["id"],
+            "workflow_id": row["execution_id"],
+            "step_name": row["step_name"],
+            "step_type": row["step_type"],
+            "status": row["status"],
+            "attempt": row["attempt"],
+            "duration_ms": row.get("duration_ms"),
+            "started_at": ms_to_iso(row["started_at"]),
+            "completed_at": ms_to_iso(row.get("completed_at")),
+        }
+        payload.update(extra)
+        self.engine.pubsub.broadcast_step(kind, payload)
+
+
+def _earliest(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+def _pick_case(instr: Instr, value: Any) -> tuple[str | None, Any]:
+    try:
+        if value in instr.case_starts:
+            return instr.case_starts[value], _json_safe(value)
+    except TypeError:  # unhashable value: no case can match
+        pass
+    if instr.has_default:
+        return instr.default_start, "default"
+    return None, None
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        codec.encode(value)
+    except SerializationError:
+        return repr(value)
+    return value

@@ -1,0 +1,120 @@
+"""The in-memory snapshot of a claimed execution, and its checkpoints."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import codec
+from ..models import ms_to_iso
+from ..storage import Checkpoint, Row
+
+
+@dataclass(eq=False)
+class RunState:
+    """What the runner knows of the execution it holds; saved by ``checkpoint``."""
+
+    row: Row
+    token: str
+    context: Any
+    context_json: str | None
+    attempts: dict[str, dict[str, Any]]
+    error: dict[str, Any] | None
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @classmethod
+    def from_claim(cls, row: Row) -> RunState:
+        attempts = json.loads(row["attempts"] or "{}")
+        return cls(
+            row=dict(row),
+            token=row["lock_token"],
+            context=codec.decode(row["context"]),
+            context_json=row["context"],
+            attempts=attempts,
+            error=json.loads(row["error"]) if row["error"] else None,
+        )
+
+    @property
+    def id(self) -> str:
+        return str(self.row["id"])
+
+    @property
+    def workflow_name(self) -> str:
+        return str(self.row["workflow_name"])
+
+    @property
+    def status(self) -> str:
+        return str(self.row["status"])
+
+    @property
+    def current_step(self) -> str | None:
+        return self.row["current_step"]
+
+    def set_context(self, value: Any, text: str) -> None:
+        self.context = value
+        self.context_json = text
+
+    def failures(self, step_name: str) -> int:
+        return int(self.attempts.get(step_name, {}).get("failures", 0))
+
+    def checkpoint(
+        self,
+        now: int,
+        *,
+        status: str | None = None,
+        release: bool = False,
+        wake_at: int | None = None,
+        suspend: bool = False,
+        result: str | None = None,
+        terminal: bool = False,
+        steps: list[Row] | None = None,
+    ) -> Checkpoint:
+        """Build the checkpoint that moves the row to the given state."""
+        if status is not None:
+            self.row["status"] = status
+        if terminal:
+            self.row["completed_at"] = now
+        self.row["updated_at"] = now
+        ex = {
+            "id": self.id,
+            "token": self.token,
+            "status": self.row["status"],
+            "context": self.context_json,
+            "current_step": self.row["current_step"],
+            "attempts": json.dumps(self.attempts),
+            "result": result,
+            "error": json.dumps(self.error) if self.error else None,
+            "queue": self.row["queue"],
+            "wake_at": None if terminal else wake_at,
+            "suspend": 1 if suspend else 0,
+            "seen_wakeups": self.row["wakeups"],
+            "new_token": None if (release or terminal) else self.token,
+            "locked_by": None if (release or terminal) else self.row["locked_by"],
+            "deadline_at": self.row["deadline_at"],
+            "completed_at": self.row["completed_at"] if terminal else None,
+        }
+        return Checkpoint(execution=ex, now=now, steps=steps or [], terminal=terminal)
+
+    def payload(self, **extra: Any) -> dict[str, Any]:
+        """The workflow event payload (reference field names kept)."""
+        return workflow_payload(self.row, **extra)
+
+
+def workflow_payload(row: Row, **extra: Any) -> dict[str, Any]:
+    """Workflow event payload from a stored execution row."""
+    out = {
+        "id": row["id"],
+        "workflow_name": row["workflow_name"],
+        "status": row["status"],
+        "queue": row["queue"],
+        "current_step": row["current_step"],
+        "parent_id": row["parent_id"],
+        "started_at": ms_to_iso(row.get("started_at")),
+        "completed_at": ms_to_iso(row.get("completed_at")),
+        "inserted_at": ms_to_iso(row.get("created_at")),
+        "updated_at": ms_to_iso(row.get("updated_at")),
+    }
+    out.update(extra)
+    return out

@@ -1,0 +1,86 @@
+"""PubSub: lifecycle events on topics scoped per Durable instance.
+
+``PubSub`` is what an app exposes as ``app.pubsub``: the topic functions,
+``subscribe``/``unsubscribe``, ``server`` (the bus in use, or None) and the
+four broadcast helpers. Broadcasting never raises and never blocks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..errors import PubSubNotConfiguredError
+from . import base
+from .base import EVENT_KINDS, Bus, Event, Subscription, default_name
+from .memory import MemoryBus
+
+__all__ = ["EVENT_KINDS", "Bus", "Event", "MemoryBus", "PubSub", "Subscription", "default_name"]
+
+log = logging.getLogger("durable.pubsub")
+
+
+class PubSub:
+    """The contract bound to one instance name and bus (None: switched off)."""
+
+    def __init__(self, instance: str, bus: Bus | None) -> None:
+        self.instance = instance
+        self._bus = bus
+
+    @property
+    def server(self) -> Bus | None:
+        """The bus in use, or None when pub/sub is switched off."""
+        return self._bus
+
+    def default_name(self) -> str:
+        return default_name(self.instance)
+
+    def workflows_topic(self) -> str:
+        return base.workflows_topic(self.instance)
+
+    def workflow_topic(self, execution_id: str) -> str:
+        return base.workflow_topic(self.instance, execution_id)
+
+    def schedules_topic(self) -> str:
+        return base.schedules_topic(self.instance)
+
+    def inputs_topic(self) -> str:
+        return base.inputs_topic(self.instance)
+
+    def subscribe(self, topic: str, *, buffer: int = 1000) -> Subscription:
+        """Follow a topic; iterate the subscription (sync or async) for events."""
+        if self._bus is None:
+            raise PubSubNotConfiguredError(
+                "no pub/sub is configured for this Durable instance (it was created with pubsub=False)"
+            )
+        return self._bus.subscribe(topic, buffer=buffer)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        if self._bus is not None:
+            self._bus.unsubscribe(subscription)
+
+    def _publish(self, topics: tuple[str, ...], kind: str, payload: dict[str, Any]) -> None:
+        bus = self._bus
+        if bus is None:
+            return
+        for topic in topics:
+            try:
+                bus.publish(topic, Event(kind, payload, topic))
+            except Exception:  # a broken bus must never break the executor
+                log.exception("publishing %s to %s failed", kind, topic)
+
+    def broadcast_workflow(self, kind: str, payload: dict[str, Any]) -> None:
+        """To the workflows topic and the execution's own topic."""
+        self._publish((self.workflows_topic(), self.workflow_topic(payload["id"])), kind, payload)
+
+    def broadcast_step(self, kind: str, payload: dict[str, Any]) -> None:
+        """To the execution's own topic only."""
+        self._publish((self.workflow_topic(payload["workflow_id"]),), kind, payload)
+
+    def broadcast_input(self, kind: str, payload: dict[str, Any]) -> None:
+        """To the inputs topic and the execution's own topic."""
+        self._publish((self.inputs_topic(), self.workflow_topic(payload["workflow_id"])), kind, payload)
+
+    def broadcast_schedule(self, kind: str, payload: dict[str, Any]) -> None:
+        """To the schedules topic."""
+        self._publish((self.schedules_topic(),), kind, payload)

@@ -1,0 +1,228 @@
+"""The one read path: stored rows to API records, for the facade, CLI and dashboard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from . import codec
+from .clock import to_ms
+from .errors import DurableError, ExecutionNotFoundError
+from .models import (
+    Execution,
+    ExecutionStatus,
+    Page,
+    PendingEvent,
+    PendingInput,
+    StepExecution,
+    StepStatus,
+    StepType,
+    ms_to_datetime,
+)
+from .storage import ExecutionFilter, Row, Storage, WaitFilter
+
+MAX_PAGE = 1000
+
+
+def to_execution(row: Row) -> Execution:
+    created = ms_to_datetime(row["created_at"])
+    updated = ms_to_datetime(row["updated_at"])
+    assert created is not None and updated is not None
+    return Execution(
+        id=row["id"],
+        workflow_name=row["workflow_name"],
+        status=ExecutionStatus(row["status"]),
+        queue=row["queue"],
+        priority=row["priority"],
+        input=codec.decode(row["input"]),
+        context=codec.decode(row["context"]),
+        result=codec.decode(row["result"]),
+        error=json.loads(row["error"]) if row["error"] else None,
+        current_step=row["current_step"],
+        parent_id=row["parent_id"],
+        schedule_name=row["schedule_name"],
+        schedule_tick_at=ms_to_datetime(row["schedule_tick_at"]),
+        attempt=row["attempt"],
+        scheduled_at=ms_to_datetime(row["wake_at"]),
+        started_at=ms_to_datetime(row["started_at"]),
+        completed_at=ms_to_datetime(row["completed_at"]),
+        created_at=created,
+        updated_at=updated,
+        locked_by=row["locked_by"],
+        heartbeat_at=ms_to_datetime(row["heartbeat_at"]),
+        deadline_at=ms_to_datetime(row["deadline_at"]),
+    )
+
+
+def to_step(row: Row) -> StepExecution:
+    started = ms_to_datetime(row["started_at"])
+    assert started is not None
+    return StepExecution(
+        id=row["id"],
+        execution_id=row["execution_id"],
+        step_name=row["step_name"],
+        step_type=StepType(row["step_type"]),
+        status=StepStatus(row["status"]),
+        attempt=row["attempt"],
+        result=codec.decode(row["result"]),
+        error=json.loads(row["error"]) if row["error"] else None,
+        started_at=started,
+        completed_at=ms_to_datetime(row["completed_at"]),
+        duration_ms=row["duration_ms"],
+        next_retry_at=ms_to_datetime(row["next_retry_at"]),
+        logs=codec.decode(row["logs"]) if row.get("logs") else [],
+    )
+
+
+def to_pending_input(row: Row) -> PendingInput:
+    created = ms_to_datetime(row["created_at"])
+    assert created is not None
+    return PendingInput(
+        id=row["id"],
+        execution_id=row["execution_id"],
+        workflow_name=row["workflow_name"],
+        input_name=row["name"],
+        step_name=row["step_name"],
+        input_type=row["input_type"] or "any",
+        status=row["status"],
+        prompt=row["prompt"],
+        metadata=codec.decode(row["metadata"]) or {},
+        spec=codec.decode(row["spec"]) or {},
+        timeout_at=ms_to_datetime(row["timeout_at"]),
+        created_at=created,
+    )
+
+
+def to_pending_event(row: Row) -> PendingEvent:
+    created = ms_to_datetime(row["created_at"])
+    assert created is not None
+    return PendingEvent(
+        id=row["id"],
+        execution_id=row["execution_id"],
+        workflow_name=row["workflow_name"],
+        event_name=row["name"],
+        step_name=row["step_name"],
+        status=row["status"],
+        timeout_at=ms_to_datetime(row["timeout_at"]),
+        created_at=created,
+    )
+
+
+def _opt_ms(value: datetime | None, what: str) -> int | None:
+    return None if value is None else to_ms(value, what)
+
+
+def _statuses(status: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if status is None:
+        return None
+    items = (status,) if isinstance(status, str) else tuple(status)
+    for s in items:
+        if s not in ExecutionStatus._value2member_map_:
+            allowed = ", ".join(e.value for e in ExecutionStatus)
+            raise DurableError(f"unknown status {s!r}; use one of {allowed}")
+    return items
+
+
+def encode_cursor(row: Row) -> str:
+    return f"{row['created_at']}.{row['id']}"
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        at, ident = cursor.split(".", 1)
+        return int(at), ident
+    except (ValueError, AttributeError):
+        raise DurableError(f"invalid cursor {cursor!r}: pass the next_cursor of a previous page") from None
+
+
+class Query:
+    """Reads, shaped as records. Every reader (API, CLI, dashboard) goes through here."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def execution_row(self, execution_id: str) -> Row:
+        if not isinstance(execution_id, str) or not execution_id:
+            raise ExecutionNotFoundError(f"no execution with id {execution_id!r}")
+        row = self.storage.get_execution(execution_id)
+        if row is None:
+            raise ExecutionNotFoundError(f"no execution with id {execution_id!r}")
+        return row
+
+    def get_execution(self, execution_id: str) -> Execution:
+        return to_execution(self.execution_row(execution_id))
+
+    def resolve_id(self, prefix: str) -> str:
+        """A full id from a unique prefix; ambiguous prefixes list the candidates."""
+        if self.storage.get_execution(prefix) is not None:
+            return prefix
+        found = self.storage.find_ids_by_prefix(prefix, 6)
+        if not found:
+            raise ExecutionNotFoundError(f"no execution id starts with {prefix!r}")
+        if len(found) > 1:
+            shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+            raise DurableError(f"id prefix {prefix!r} is ambiguous: {shown}")
+        return found[0]
+
+    def list_executions(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | Iterable[str] | None = None,
+        queue: str | None = None,
+        parent_id: str | None = None,
+        schedule: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        id_prefix: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise DurableError(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}")
+        flt = ExecutionFilter(
+            workflow=workflow,
+            statuses=_statuses(status),
+            queue=queue,
+            parent_id=parent_id,
+            schedule=schedule,
+            since_ms=_opt_ms(since, "since"),
+            until_ms=_opt_ms(until, "until"),
+            id_prefix=id_prefix,
+        )
+        rows = self.storage.list_executions(flt, limit + 1, decode_cursor(cursor) if cursor else None)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([to_execution(r) for r in rows], encode_cursor(rows[-1]) if more else None)
+
+    def list_steps(self, execution_id: str) -> list[StepExecution]:
+        self.execution_row(execution_id)
+        return [to_step(r) for r in self.storage.list_steps(execution_id)]
+
+    def list_children(self, execution_id: str) -> list[Execution]:
+        self.execution_row(execution_id)
+        return [to_execution(r) for r in self.storage.list_children(execution_id)]
+
+    def pending_inputs(self, flt: WaitFilter, limit: int = 100) -> list[PendingInput]:
+        return [to_pending_input(r) for r in self.storage.list_pending_waits("input", flt, limit)]
+
+    def pending_events(self, flt: WaitFilter, limit: int = 100) -> list[PendingEvent]:
+        return [to_pending_event(r) for r in self.storage.list_pending_waits("event", flt, limit)]
+
+    def status_counts(self, since: datetime | None = None) -> dict[str, int]:
+        rows = self.storage.status_counts(_opt_ms(since, "since"))
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    def queue_counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for r in self.storage.queue_counts():
+            out.setdefault(r["queue"], {})[r["status"]] = int(r["n"])
+        return out
+
+    def workers(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self.storage.list_workers():
+            out.append({**r, "queues": json.loads(r["queues"])})
+        return out

@@ -1,0 +1,1 @@
+"""Workers: claim runnable executions, run them, keep claims alive, recover the dead."""

@@ -1,0 +1,225 @@
+"""A worker: named queues with a concurrency limit each, run in a bounded thread pool.
+
+Threads: one poller (claims in batches, sleeps on the notifier with a polling
+fallback), one heartbeat (worker row + all its claims in one statement) and
+one maintenance loop (recovers stale claims, runs registered hooks).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
+
+from ..engine import Engine
+from ..errors import ConfigurationError, DurableError
+from ..executor.runner import Runner
+from ..executor.steps import CaptureHook, StepInvoker
+from ..ids import new_token
+from ..storage import Row
+
+log = logging.getLogger("durable.worker")
+
+MaintenanceHook = Callable[[], None]
+
+
+def _check_queues(queues: Mapping[str, int]) -> dict[str, int]:
+    if not queues:
+        raise ConfigurationError("a worker needs at least one queue")
+    out = {}
+    for name, limit in queues.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"queue names must be non-empty strings, got {name!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigurationError(f"queue {name!r}: concurrency must be an int >= 1, got {limit!r}")
+        out[name] = limit
+    return out
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        queues: Mapping[str, int],
+        *,
+        worker_id: str | None = None,
+        capture: CaptureHook | None = None,
+        children_threads: int = 16,
+        claim_batch: int = 20,
+    ) -> None:
+        self.engine = engine
+        self.queues = _check_queues(queues)
+        host = socket.gethostname()
+        self.id = worker_id or f"{host}:{os.getpid()}:{new_token()[:6]}"
+        self._host = host
+        self.claim_batch = claim_batch
+        self.invoker = StepInvoker(capture)
+        total = sum(self.queues.values())
+        self._pool = concurrent.futures.ThreadPoolExecutor(total, thread_name_prefix="durable-run")
+        self._children = concurrent.futures.ThreadPoolExecutor(children_threads, thread_name_prefix="durable-par")
+        self._stopping = threading.Event()
+        self.runner = Runner(engine, self.invoker, self._children, self._stopping.is_set)
+        self._running = dict.fromkeys(self.queues, 0)
+        self._lock = threading.Lock()
+        self._wake = engine.notifier.listener()
+        self._threads: list[threading.Thread] = []
+        self.maintenance_hooks: list[MaintenanceHook] = []
+        self._idle = threading.Condition(self._lock)
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> Worker:
+        if self._threads:
+            return self
+        self._beat_safely()
+        for target, name in (
+            (self._poll_loop, "poller"),
+            (self._heartbeat_loop, "heartbeat"),
+            (self._maintenance_loop, "maintenance"),
+        ):
+            thread = threading.Thread(target=target, name=f"durable-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker %s started on queues %s", self.id, self.queues)
+        return self
+
+    def stop(self, grace_seconds: float = 30.0) -> None:
+        """Stop claiming; let in-flight steps finish (up to ``grace_seconds``), then
+        release what is left so another worker picks it up at once."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._wake.set()
+        with self._idle:
+            self._idle.wait_for(lambda: not any(self._running.values()), timeout=grace_seconds)
+        try:
+            released = self.engine.storage.release_worker_claims(self.id, self.engine.clock.now_ms())
+            if released:
+                log.warning("worker %s released %d claims still in flight at shutdown", self.id, released)
+                self.engine.notifier.notify("*")
+            self.engine.storage.remove_worker(self.id)
+        except DurableError:
+            log.exception("worker %s: could not release its claims (they will go stale)", self.id)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._children.shutdown(wait=False, cancel_futures=True)
+        self.invoker.close()
+        log.info("worker %s stopped", self.id)
+
+    @property
+    def running(self) -> int:
+        return sum(self._running.values())
+
+    # ---- claiming -------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim what is runnable now and run it in this thread; return how many runs."""
+        count = 0
+        for queue, limit in self.queues.items():
+            for row in self._claim(queue, limit):
+                self._running[queue] += 1
+                self._run(queue, row)
+                count += 1
+        return count
+
+    def _claim(self, queue: str, limit: int) -> list[Row]:
+        now = self.engine.clock.now_ms()
+        return self.engine.storage.claim(queue, limit, self.id, new_token(), now)
+
+    def _poll_loop(self) -> None:
+        backoff = 0.0
+        interval = self.engine.config.poll_interval_seconds
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                claimed = self._claim_into_pool()
+                backoff = 0.0
+            except DurableError as exc:
+                backoff = min(30.0, backoff * 2 or 0.5)
+                log.warning("worker %s: claiming failed (%s); retrying in %.1fs", self.id, exc, backoff)
+                self._wake.wait(backoff)
+                continue
+            if not claimed:
+                self._wake.wait(interval)
+
+    def _claim_into_pool(self) -> bool:
+        """Fill free slots; True when some queue may still have more work."""
+        more = False
+        for queue, limit in self.queues.items():
+            with self._lock:
+                free = limit - self._running[queue]
+            if free <= 0:
+                continue
+            want = min(free, self.claim_batch)
+            rows = self._claim(queue, want)
+            for row in rows:
+                with self._lock:
+                    self._running[queue] += 1
+                self._pool.submit(self._run, queue, row)
+            more = more or len(rows) == want
+        return more
+
+    def _run(self, queue: str, row: Row) -> None:
+        try:
+            self.runner.run(row)
+        finally:
+            with self._idle:
+                self._running[queue] -= 1
+                self._idle.notify_all()
+            self._wake.set()
+
+    # ---- heartbeat and maintenance ------------------------------------------------
+
+    def _worker_row(self) -> Row:
+        return {
+            "id": self.id,
+            "hostname": self._host,
+            "pid": os.getpid(),
+            "queues": json.dumps(self.queues),
+            "running": self.running,
+        }
+
+    def _beat_safely(self) -> None:
+        try:
+            self.engine.storage.heartbeat(self._worker_row(), self.engine.clock.now_ms())
+        except DurableError as exc:
+            log.warning("worker %s: heartbeat failed (%s)", self.id, exc)
+
+    def _heartbeat_loop(self) -> None:
+        interval = self.engine.config.heartbeat_interval_seconds
+        while not self._stopping.wait(interval):
+            self._beat_safely()
+
+    def maintain(self) -> None:
+        """One maintenance pass: recover stale claims, then run the hooks."""
+        engine = self.engine
+        now = engine.clock.now_ms()
+        stale_before = now - int(engine.config.stale_timeout_seconds * 1000)
+        recovered = engine.storage.recover_stale(stale_before, now)
+        for row in recovered:
+            log.warning(
+                "recovered execution %s of %s: worker %s stopped heart-beating",
+                row["id"], row["workflow_name"], row["locked_by"],
+            )
+        if recovered:
+            engine.notifier.notify("*")
+        engine.storage.delete_dead_workers(now - int(engine.config.stale_timeout_seconds * 10_000))
+        for hook in self.maintenance_hooks:
+            hook()
+
+    def _maintenance_loop(self) -> None:
+        interval = self.engine.config.maintenance_interval_seconds
+        while not self._stopping.wait(interval):
+            try:
+                self.maintain()
+            except DurableError as exc:
+                log.warning("worker %s: maintenance failed (%s)", self.id, exc)
+            except Exception:
+                log.exception("worker %s: maintenance hook failed", self.id)
+
+

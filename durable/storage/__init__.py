@@ -1,0 +1,39 @@
+"""Storage backends behind one protocol; ``open_storage`` picks one from a URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigurationError
+from .base import Checkpoint, ExecutionFilter, Row, Storage, WaitFilter
+
+__all__ = ["Checkpoint", "ExecutionFilter", "Row", "Storage", "WaitFilter", "open_storage"]
+
+
+def open_storage(url: str, **options: Any) -> Storage:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``memory://`` or
+    ``postgresql://user@host:5432/db``."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(
+            f"database URL {url!r} is not a URL; use sqlite:///file.db, memory:// or postgresql://..."
+        )
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "sqlite":
+        from .sqlite import SqliteStorage
+
+        path = url[len("sqlite://") :]
+        path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db, sqlite:////abs.db
+        if not path:
+            raise ConfigurationError(f"SQLite URL {url!r} names no file; use sqlite:///durable.db")
+        return SqliteStorage(path, **options)
+    if scheme == "memory":
+        from .memory import MemoryStorage
+
+        return MemoryStorage()
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresStorage
+
+        return PostgresStorage(url, **options)
+    raise ConfigurationError(
+        f"unknown database URL scheme {scheme!r} in {url!r}; use sqlite://, memory:// or postgresql://"
+    )

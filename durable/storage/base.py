@@ -1,0 +1,173 @@
+"""The Storage seam: every piece of persistence behind one protocol.
+
+Rows travel as plain dicts whose keys are column names; JSON columns hold
+``durable-json/1`` text and times are UTC epoch milliseconds. Every write a
+worker makes on a claimed execution is guarded by its lock token (fencing):
+if another worker took the claim over, the write changes nothing and the
+method reports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionFilter:
+    workflow: str | None = None
+    statuses: tuple[str, ...] | None = None
+    queue: str | None = None
+    parent_id: str | None = None
+    schedule: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    id_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitFilter:
+    execution_id: str | None = None
+    workflow: str | None = None
+    name: str | None = None
+    expires_before_ms: int | None = None
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """One atomic write of a claimed execution's progress.
+
+    ``execution`` holds every mutable column plus ``token`` (the current claim),
+    ``new_token`` (None releases the claim), ``suspend`` and ``seen_wakeups``.
+    When ``suspend`` is set and a wake-up arrived since the claim, the run is
+    woken at once instead of at ``wake_at``.
+    """
+
+    execution: Row
+    now: int
+    steps: list[Row] = field(default_factory=list)
+    waits: list[Row] = field(default_factory=list)
+    children: list[Row] = field(default_factory=list)
+    notify_parent: tuple[str, str] | None = None  # (child id, value json)
+    terminal: bool = False
+    reset_waits_of: str | None = None  # a failed step whose ended waits re-arm on retry
+
+
+class Storage(Protocol):
+    """All persistence. Implementations: memory (tests), SQLite, PostgreSQL."""
+
+    dialect: str
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return their names. Safe to run concurrently."""
+        ...
+
+    def pending_migrations(self) -> list[str]:
+        """Names of migrations not yet applied (empty when current)."""
+        ...
+
+    def close(self) -> None: ...
+
+    # executions
+    def create_executions(self, rows: list[Row], now: int) -> None:
+        """Insert new executions atomically (all or none)."""
+        ...
+
+    def get_execution(self, execution_id: str) -> Row | None: ...
+
+    def find_ids_by_prefix(self, prefix: str, limit: int) -> list[str]: ...
+
+    def list_executions(
+        self, flt: ExecutionFilter, limit: int, cursor: tuple[int, str] | None
+    ) -> list[Row]:
+        """Newest first, keyset-paginated on (created_at, id)."""
+        ...
+
+    def list_children(self, execution_id: str) -> list[Row]: ...
+
+    def list_steps(self, execution_id: str) -> list[Row]: ...
+
+    def completed_steps(self, execution_id: str) -> list[Row]: ...
+
+    # the worker's path
+    def claim(self, queue: str, limit: int, worker_id: str, token: str, now: int) -> list[Row]:
+        """Claim up to ``limit`` runnable executions of ``queue``; none twice."""
+        ...
+
+    def save(self, checkpoint: Checkpoint) -> bool:
+        """Apply a checkpoint atomically; False (nothing written) if the claim was lost."""
+        ...
+
+    def register_waits(
+        self, execution_id: str, token: str, rows: list[Row], now: int, children: list[Row]
+    ) -> list[Row]:
+        """Insert a wait group (idempotent) and any child executions it starts, and
+        match buffered events or inputs to it.
+
+        Returns the group's rows as stored. Raises LostClaimError if the claim is gone.
+        """
+        ...
+
+    def waits_for_step(self, execution_id: str, step_name: str) -> list[Row]: ...
+
+    def expire_waits(self, wait_ids: list[str], now: int) -> list[str]:
+        """Mark pending waits timed out; return the ids that were still pending."""
+        ...
+
+    def cancel_step_waits(self, execution_id: str, step_name: str, now: int) -> None: ...
+
+    # from outside a run
+    def send_event(self, execution_id: str, name: str, payload: str, now: int) -> Row | None:
+        """Deliver an event: resolve the oldest matching pending wait and wake the run,
+        or buffer it. Returns the resolved wait row, or None when buffered."""
+        ...
+
+    def get_pending_input(self, execution_id: str, name: str) -> Row | None: ...
+
+    def list_input_waits(self, execution_id: str, name: str) -> list[Row]:
+        """Every input wait of a run with this name, whatever its status."""
+        ...
+
+    def resolve_input(self, wait: Row, value: str, now: int) -> bool:
+        """Answer a pending input; False if someone else answered it first."""
+        ...
+
+    def reopen_wait(self, wait_id: str, now: int) -> None:
+        """Put a wait back to pending (a buffered input failed validation)."""
+        ...
+
+    def buffer_input(self, execution_id: str, name: str, value: str, now: int) -> bool:
+        """Keep an input for a wait not reached yet; False if one is already kept."""
+        ...
+
+    def cancel_executions(self, execution_id: str, error: str, now: int) -> list[Row]:
+        """Cancel a run and its active descendants, their waits and inbox; return them."""
+        ...
+
+    def cancel_waits(self, execution_id: str, now: int) -> int:
+        """Cancel every pending wait of a run and wake it; return how many."""
+        ...
+
+    def retry_execution(self, execution_id: str, attempts: str, now: int) -> bool: ...
+
+    def recover_stale(self, stale_before: int, now: int) -> list[Row]: ...
+
+    def release_worker_claims(self, worker_id: str, now: int) -> int: ...
+
+    def heartbeat(self, worker: Row, now: int) -> None:
+        """Upsert the worker row and refresh the heartbeat of all its claims."""
+        ...
+
+    def remove_worker(self, worker_id: str) -> None: ...
+
+    def delete_dead_workers(self, before: int) -> int: ...
+
+    def list_workers(self) -> list[Row]: ...
+
+    def queue_counts(self) -> list[Row]: ...
+
+    def status_counts(self, since_ms: int | None) -> list[Row]: ...
+
+    def list_pending_waits(self, kind: str, flt: WaitFilter, limit: int) -> list[Row]: ...

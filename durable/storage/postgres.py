@@ -1,0 +1,148 @@
+"""PostgreSQL backend: psycopg 3 with a connection pool; claims use SKIP LOCKED."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import ConfigurationError, SchemaError, StorageError
+from .base import Row
+from .migrations import SCHEMA_TABLE_SQL, pending, split_statements
+from .sql_base import SqlStorage
+from .sqlfile import load_queries, to_pyformat
+
+try:
+    import psycopg
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError:  # pragma: no cover - exercised only without the extra
+    psycopg = None  # type: ignore[assignment]
+
+_MIGRATION_LOCK = 7_311_942_001  # pg_advisory_xact_lock key for migrations
+
+
+class _PgTx:
+    __slots__ = ("_conn", "_queries")
+
+    def __init__(self, conn: Any, queries: dict[str, str]) -> None:
+        self._conn = conn
+        self._queries = queries
+
+    def run(self, name: str, params: dict[str, Any]) -> int:
+        return int(self._conn.execute(self._queries[name], params).rowcount)
+
+    def all(self, name: str, params: dict[str, Any]) -> list[Row]:
+        return list(self._conn.execute(self._queries[name], params).fetchall())
+
+    def one(self, name: str, params: dict[str, Any]) -> Row | None:
+        row = self._conn.execute(self._queries[name], params).fetchone()
+        return None if row is None else dict(row)
+
+
+class PostgresStorage(SqlStorage):
+    """Storage in a PostgreSQL database (``postgresql://user@host/db``)."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout_seconds: float = 5.0) -> None:
+        if psycopg is None:
+            raise ConfigurationError(
+                "PostgreSQL support needs psycopg: pip install 'durable[postgres]'"
+            )
+        self.url = url
+        self._display = _redact(url)
+        self._queries = {k: to_pyformat(v) for k, v in load_queries("postgres").items()}
+        self._timeout = connect_timeout_seconds
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(2, pool_size),
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            timeout=connect_timeout_seconds,
+            open=False,
+            name="durable",
+        )
+        self._pool.open(wait=False)
+
+    @contextmanager
+    def _conn(self) -> Iterator[Any]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise StorageError(
+                f"cannot reach PostgreSQL at {self._display} within {self._timeout:g}s: {exc}"
+            ) from exc
+        except psycopg.errors.UndefinedTable as exc:
+            raise SchemaError(
+                f"the database {self._display} has no Durable schema ({exc}); "
+                "run `durable migrate --app ...` or create the app with auto_migrate=True"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise StorageError(f"PostgreSQL at {self._display} failed: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL error on {self._display}: {exc}") from exc
+
+    @contextmanager
+    def _tx(self) -> Iterator[_PgTx]:
+        with self._conn() as conn, conn.transaction():
+            yield _PgTx(conn, self._queries)
+
+    @contextmanager
+    def _read(self) -> Iterator[_PgTx]:
+        with self._conn() as conn:
+            yield _PgTx(conn, self._queries)
+
+    def connection(self) -> Any:
+        """A pooled connection context manager (for LISTEN/NOTIFY helpers)."""
+        return self._conn()
+
+    # ---- schema -------------------------------------------------------------
+
+    def _applied(self, conn: Any) -> set[int]:
+        exists = conn.execute("SELECT to_regclass('durable_schema_migrations') AS t").fetchone()
+        if exists is None or exists["t"] is None:
+            return set()
+        rows = conn.execute("SELECT version FROM durable_schema_migrations").fetchall()
+        return {int(r["version"]) for r in rows}
+
+    def pending_migrations(self) -> list[str]:
+        with self._conn() as conn:
+            applied = self._applied(conn)
+        return [name for _, name, _ in pending("postgres", applied)]
+
+    def migrate(self) -> list[str]:
+        done: list[str] = []
+        with self._conn() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(SCHEMA_TABLE_SQL)
+            for version, name, sql in pending("postgres", self._applied(conn)):
+                for statement in split_statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO durable_schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                    (version, name, int(time.time() * 1000)),
+                )
+                done.append(name)
+        return done
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
+
+
+def check_url(url: str) -> None:
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigurationError(f"not a PostgreSQL URL: {url!r}")
+

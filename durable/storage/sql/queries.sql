@@ -1,0 +1,211 @@
+-- Named queries shared by SQLite and PostgreSQL. Parameters are :name; a
+-- dialect file (sql/<dialect>/queries.sql) overrides a query by name.
+-- Nullable filter parameters are CAST so PostgreSQL can type them.
+
+-- name: insert_execution
+INSERT INTO executions (id, workflow_name, status, queue, priority, input, context, current_step,
+  attempts, parent_id, parent_step, schedule_name, schedule_tick_at, wake_at, created_at, updated_at)
+VALUES (:id, :workflow_name, :status, :queue, :priority, :input, :context, :current_step,
+  '{}', :parent_id, :parent_step, :schedule_name, :schedule_tick_at, :wake_at, :now, :now)
+
+-- name: get_execution
+SELECT * FROM executions WHERE id = :id
+
+-- name: find_ids_by_prefix
+SELECT id FROM executions WHERE id LIKE :pattern ORDER BY id LIMIT :limit
+
+-- name: list_executions
+SELECT * FROM executions
+WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
+  AND (CAST(:statuses AS TEXT) IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+  AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue)
+  AND (CAST(:parent_id AS TEXT) IS NULL OR parent_id = :parent_id)
+  AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
+  AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
+  AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
+  AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
+  AND (CAST(:cursor_at AS BIGINT) IS NULL OR created_at < :cursor_at
+       OR (created_at = :cursor_at AND id < :cursor_id))
+ORDER BY created_at DESC, id DESC
+LIMIT :limit
+
+-- name: list_children
+SELECT * FROM executions WHERE parent_id = :id ORDER BY created_at, id
+
+-- name: active_descendants
+WITH RECURSIVE tree(id) AS (
+  SELECT id FROM executions WHERE parent_id = :id
+  UNION
+  SELECT e.id FROM executions e JOIN tree t ON e.parent_id = t.id
+)
+SELECT e.* FROM executions e JOIN tree t ON e.id = t.id
+WHERE e.status NOT IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+
+-- name: list_steps
+SELECT * FROM step_executions WHERE execution_id = :id ORDER BY started_at, id
+
+-- name: completed_steps
+SELECT step_name, step_type, result, completed_at, id FROM step_executions
+WHERE execution_id = :id AND status = 'completed' ORDER BY completed_at, id
+
+-- name: claim
+UPDATE executions SET lock_token = :token, locked_by = :worker_id, heartbeat_at = :now,
+  status = CASE WHEN status IN ('pending', 'waiting') THEN 'running' ELSE status END,
+  attempt = attempt + 1, started_at = COALESCE(started_at, :now), updated_at = :now
+WHERE id IN (
+  SELECT id FROM executions
+  WHERE queue = :queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
+  ORDER BY priority DESC, wake_at
+  LIMIT :limit
+)
+RETURNING *
+
+-- name: save_execution
+UPDATE executions SET status = :status, context = :context, current_step = :current_step,
+  attempts = :attempts, result = :result, error = :error, queue = :queue,
+  wake_at = CASE WHEN :suspend = 1 AND wakeups <> :seen_wakeups THEN :now ELSE :wake_at END,
+  lock_token = :new_token, locked_by = :locked_by, deadline_at = :deadline_at,
+  completed_at = :completed_at, updated_at = :now, heartbeat_at = :now
+WHERE id = :id AND lock_token = :token
+
+-- name: insert_step
+INSERT INTO step_executions (id, execution_id, step_name, step_type, status, attempt, result, error,
+  logs, started_at, completed_at, duration_ms, next_retry_at)
+VALUES (:id, :execution_id, :step_name, :step_type, :status, :attempt, :result, :error,
+  :logs, :started_at, :completed_at, :duration_ms, :next_retry_at)
+
+-- name: insert_wait
+INSERT INTO waits (id, execution_id, step_name, seq, kind, name, mode, status, value, timeout_at,
+  input_type, prompt, metadata, spec, child_id, created_at, resolved_at)
+VALUES (:id, :execution_id, :step_name, :seq, :kind, :name, :mode, :status, :value, :timeout_at,
+  :input_type, :prompt, :metadata, :spec, :child_id, :now, :resolved_at)
+ON CONFLICT (execution_id, step_name, seq, name) DO NOTHING
+
+-- name: waits_for_step
+SELECT * FROM waits WHERE execution_id = :execution_id AND step_name = :step_name
+ORDER BY seq, name
+
+-- name: get_wait
+SELECT * FROM waits WHERE id = :id
+
+-- name: resolve_wait
+UPDATE waits SET status = :status, value = :value, resolved_at = :now
+WHERE id = :id AND status = 'pending'
+
+-- name: reopen_wait
+UPDATE waits SET status = 'pending', value = NULL, resolved_at = NULL WHERE id = :id
+
+-- name: cancel_wait_siblings
+UPDATE waits SET status = 'cancelled', resolved_at = :now
+WHERE execution_id = :execution_id AND step_name = :step_name AND seq = :seq
+  AND status = 'pending' AND id <> :id
+
+-- name: count_group_pending
+SELECT count(*) AS n FROM waits
+WHERE execution_id = :execution_id AND step_name = :step_name AND seq = :seq AND status = 'pending'
+
+-- name: input_waits_named
+SELECT * FROM waits WHERE execution_id = :execution_id AND kind = 'input' AND name = :name
+ORDER BY created_at
+
+-- name: first_pending_wait
+SELECT * FROM waits
+WHERE execution_id = :execution_id AND kind = :kind AND name = :name AND status = 'pending'
+ORDER BY created_at, seq LIMIT 1
+
+-- name: pending_child_wait
+SELECT * FROM waits WHERE child_id = :child_id AND kind = 'child' AND status = 'pending'
+
+-- name: cancel_pending_waits
+UPDATE waits SET status = 'cancelled', resolved_at = :now
+WHERE execution_id = :execution_id AND status = 'pending'
+
+-- name: cancel_step_waits
+UPDATE waits SET status = 'cancelled', resolved_at = :now
+WHERE execution_id = :execution_id AND step_name = :step_name AND status = 'pending'
+
+-- name: reset_step_waits
+DELETE FROM waits WHERE execution_id = :execution_id AND step_name = :step_name
+  AND status IN ('timed_out', 'cancelled')
+
+-- name: inbox_insert
+INSERT INTO inbox (execution_id, kind, name, payload, sent_at)
+VALUES (:execution_id, :kind, :name, :payload, :now)
+RETURNING id
+
+-- name: inbox_oldest
+SELECT * FROM inbox
+WHERE execution_id = :execution_id AND kind = :kind AND name = :name AND consumed_at IS NULL
+ORDER BY id LIMIT 1
+
+-- name: inbox_consume
+UPDATE inbox SET consumed_at = :now, wait_id = :wait_id WHERE id = :id AND consumed_at IS NULL
+
+-- name: inbox_discard
+DELETE FROM inbox WHERE execution_id = :execution_id AND consumed_at IS NULL
+
+-- name: wake_execution
+UPDATE executions SET
+  wake_at = CASE WHEN wake_at IS NOT NULL AND wake_at < :now THEN wake_at ELSE :now END,
+  wakeups = wakeups + 1, updated_at = :now
+WHERE id = :id
+  AND status NOT IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+
+-- name: cancel_execution
+UPDATE executions SET status = 'cancelled', error = :error, lock_token = NULL, locked_by = NULL,
+  wake_at = NULL, completed_at = :now, updated_at = :now
+WHERE id = :id
+  AND status NOT IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+
+-- name: retry_execution
+UPDATE executions SET status = 'pending', error = NULL, result = NULL, attempts = :attempts,
+  wake_at = :now, completed_at = NULL, deadline_at = NULL, updated_at = :now
+WHERE id = :id AND status = 'failed' AND lock_token IS NULL
+
+-- name: recover_stale
+UPDATE executions SET lock_token = NULL, locked_by = NULL, wake_at = :now, updated_at = :now,
+  status = CASE WHEN status = 'running' THEN 'pending' ELSE status END
+WHERE lock_token IS NOT NULL AND heartbeat_at < :stale_before
+RETURNING id, workflow_name, locked_by
+
+-- name: release_worker_claims
+UPDATE executions SET lock_token = NULL, locked_by = NULL, wake_at = :now, updated_at = :now,
+  status = CASE WHEN status = 'running' THEN 'pending' ELSE status END
+WHERE locked_by = :worker_id AND lock_token IS NOT NULL
+
+-- name: heartbeat_claims
+UPDATE executions SET heartbeat_at = :now WHERE locked_by = :worker_id AND lock_token IS NOT NULL
+
+-- name: upsert_worker
+INSERT INTO workers (id, hostname, pid, queues, running, started_at, heartbeat_at)
+VALUES (:id, :hostname, :pid, :queues, :running, :now, :now)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now, running = :running, queues = :queues
+
+-- name: delete_worker
+DELETE FROM workers WHERE id = :id
+
+-- name: delete_dead_workers
+DELETE FROM workers WHERE heartbeat_at < :before
+
+-- name: list_workers
+SELECT * FROM workers ORDER BY started_at
+
+-- name: queue_counts
+SELECT queue, status, count(*) AS n FROM executions
+WHERE status NOT IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+GROUP BY queue, status
+
+-- name: status_counts
+SELECT status, count(*) AS n FROM executions
+WHERE (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
+GROUP BY status
+
+-- name: list_pending_waits
+SELECT w.*, e.workflow_name AS workflow_name FROM waits w JOIN executions e ON e.id = w.execution_id
+WHERE w.kind = :kind AND w.status = 'pending'
+  AND (CAST(:execution_id AS TEXT) IS NULL OR w.execution_id = :execution_id)
+  AND (CAST(:workflow AS TEXT) IS NULL OR e.workflow_name = :workflow)
+  AND (CAST(:name AS TEXT) IS NULL OR w.name = :name)
+  AND (CAST(:expires_before AS BIGINT) IS NULL OR w.timeout_at <= :expires_before)
+ORDER BY w.created_at, w.id
+LIMIT :limit

@@ -1,0 +1,346 @@
+"""The shared SQL layer: domain operations over named queries.
+
+A dialect subclass supplies connections (``_tx`` for an atomic write,
+``_read`` for reads), translates driver errors into :class:`StorageError`,
+and applies migrations. Everything else lives here once.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from ..errors import LostClaimError
+from .base import Checkpoint, ExecutionFilter, Row, WaitFilter
+
+TERMINAL = ("completed", "failed", "cancelled", "compensated", "compensation_failed")
+
+
+class Tx(Protocol):
+    """A cursor-like handle inside one transaction."""
+
+    def run(self, name: str, params: dict[str, Any]) -> int: ...
+
+    def all(self, name: str, params: dict[str, Any]) -> list[Row]: ...
+
+    def one(self, name: str, params: dict[str, Any]) -> Row | None: ...
+
+
+_EXEC_DEFAULTS: dict[str, Any] = {
+    "status": "pending",
+    "priority": 0,
+    "input": None,
+    "context": None,
+    "current_step": None,
+    "parent_id": None,
+    "parent_step": None,
+    "schedule_name": None,
+    "schedule_tick_at": None,
+    "wake_at": None,
+}
+
+_WAIT_DEFAULTS: dict[str, Any] = {
+    "name": "",
+    "mode": "one",
+    "status": "pending",
+    "value": None,
+    "timeout_at": None,
+    "input_type": None,
+    "prompt": None,
+    "metadata": None,
+    "spec": None,
+    "child_id": None,
+    "resolved_at": None,
+}
+
+_STEP_DEFAULTS: dict[str, Any] = {
+    "result": None,
+    "error": None,
+    "logs": None,
+    "completed_at": None,
+    "duration_ms": None,
+    "next_retry_at": None,
+}
+
+
+class SqlStorage:
+    """Domain operations shared by the SQLite, memory and PostgreSQL backends."""
+
+    dialect = "sql"
+
+    def _tx(self) -> AbstractContextManager[Tx]:
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Tx]:
+        return self._tx()
+
+    # ---- executions -----------------------------------------------------
+
+    def create_executions(self, rows: list[Row], now: int) -> None:
+        with self._tx() as tx:
+            for row in rows:
+                tx.run("insert_execution", {**_EXEC_DEFAULTS, **row, "now": now})
+
+    def get_execution(self, execution_id: str) -> Row | None:
+        with self._read() as tx:
+            return tx.one("get_execution", {"id": execution_id})
+
+    def find_ids_by_prefix(self, prefix: str, limit: int) -> list[str]:
+        pattern = _like_prefix(prefix)
+        with self._read() as tx:
+            return [r["id"] for r in tx.all("find_ids_by_prefix", {"pattern": pattern, "limit": limit})]
+
+    def list_executions(
+        self, flt: ExecutionFilter, limit: int, cursor: tuple[int, str] | None
+    ) -> list[Row]:
+        params = {
+            "workflow": flt.workflow,
+            "statuses": json.dumps(list(flt.statuses)) if flt.statuses else None,
+            "queue": flt.queue,
+            "parent_id": flt.parent_id,
+            "schedule": flt.schedule,
+            "since": flt.since_ms,
+            "until": flt.until_ms,
+            "pattern": _like_prefix(flt.id_prefix) if flt.id_prefix else None,
+            "cursor_at": cursor[0] if cursor else None,
+            "cursor_id": cursor[1] if cursor else None,
+            "limit": limit,
+        }
+        with self._read() as tx:
+            return tx.all("list_executions", params)
+
+    def list_children(self, execution_id: str) -> list[Row]:
+        with self._read() as tx:
+            return tx.all("list_children", {"id": execution_id})
+
+    def list_steps(self, execution_id: str) -> list[Row]:
+        with self._read() as tx:
+            return tx.all("list_steps", {"id": execution_id})
+
+    def completed_steps(self, execution_id: str) -> list[Row]:
+        with self._read() as tx:
+            return tx.all("completed_steps", {"id": execution_id})
+
+    # ---- the worker's path -------------------------------------------------
+
+    def claim(self, queue: str, limit: int, worker_id: str, token: str, now: int) -> list[Row]:
+        params = {"queue": queue, "limit": limit, "worker_id": worker_id, "token": token, "now": now}
+        with self._tx() as tx:
+            return tx.all("claim", params)
+
+    def save(self, checkpoint: Checkpoint) -> bool:
+        now = checkpoint.now
+        ex = checkpoint.execution
+        with self._tx() as tx:
+            if tx.run("save_execution", {**ex, "now": now}) != 1:
+                return False
+            for step in checkpoint.steps:
+                tx.run("insert_step", {**_STEP_DEFAULTS, **step})
+            for wait in checkpoint.waits:
+                tx.run("insert_wait", {**_WAIT_DEFAULTS, **wait, "now": now})
+            for child in checkpoint.children:
+                tx.run("insert_execution", {**_EXEC_DEFAULTS, **child, "now": now})
+            if checkpoint.reset_waits_of is not None:
+                tx.run("reset_step_waits", {"execution_id": ex["id"], "step_name": checkpoint.reset_waits_of})
+            if checkpoint.terminal:
+                tx.run("cancel_pending_waits", {"execution_id": ex["id"], "now": now})
+                tx.run("inbox_discard", {"execution_id": ex["id"]})
+            if checkpoint.notify_parent is not None:
+                _notify_parent(tx, *checkpoint.notify_parent, now)
+        return True
+
+    def register_waits(
+        self, execution_id: str, token: str, rows: list[Row], now: int, children: list[Row]
+    ) -> list[Row]:
+        with self._tx() as tx:
+            owner = tx.one("get_execution", {"id": execution_id})
+            if owner is None or owner["lock_token"] != token:
+                raise LostClaimError(f"execution {execution_id} is no longer claimed by this worker")
+            for child in children:
+                tx.run("insert_execution", {**_EXEC_DEFAULTS, **child, "now": now})
+            for row in rows:
+                tx.run("insert_wait", {**_WAIT_DEFAULTS, **row, "now": now})
+            first = rows[0]
+            key = {"execution_id": execution_id, "step_name": first["step_name"]}
+            group = [w for w in tx.all("waits_for_step", key) if w["seq"] == first["seq"]]
+            for wait in group:
+                if wait["status"] != "pending" or wait["kind"] not in ("event", "input"):
+                    continue
+                if _consume_inbox(tx, wait, now) and wait["mode"] == "any":
+                    tx.run("cancel_wait_siblings", {**key, "seq": wait["seq"], "id": wait["id"], "now": now})
+                    break
+            return [w for w in tx.all("waits_for_step", key) if w["seq"] == first["seq"]]
+
+    def waits_for_step(self, execution_id: str, step_name: str) -> list[Row]:
+        with self._read() as tx:
+            return tx.all("waits_for_step", {"execution_id": execution_id, "step_name": step_name})
+
+    def expire_waits(self, wait_ids: list[str], now: int) -> list[str]:
+        expired = []
+        with self._tx() as tx:
+            for wait_id in wait_ids:
+                if tx.run("resolve_wait", {"id": wait_id, "status": "timed_out", "value": None, "now": now}):
+                    expired.append(wait_id)
+        return expired
+
+    def cancel_step_waits(self, execution_id: str, step_name: str, now: int) -> None:
+        with self._tx() as tx:
+            tx.run("cancel_step_waits", {"execution_id": execution_id, "step_name": step_name, "now": now})
+
+    # ---- from outside a run -------------------------------------------------
+
+    def send_event(self, execution_id: str, name: str, payload: str, now: int) -> Row | None:
+        with self._tx() as tx:
+            inserted = tx.one(
+                "inbox_insert",
+                {"execution_id": execution_id, "kind": "event", "name": name, "payload": payload, "now": now},
+            )
+            assert inserted is not None
+            wait = tx.one("first_pending_wait", {"execution_id": execution_id, "kind": "event", "name": name})
+            if wait is None:
+                return None
+            tx.run("inbox_consume", {"id": inserted["id"], "wait_id": wait["id"], "now": now})
+            _resolve_and_wake(tx, wait, payload, now)
+            return wait
+
+    def get_pending_input(self, execution_id: str, name: str) -> Row | None:
+        with self._read() as tx:
+            return tx.one("first_pending_wait", {"execution_id": execution_id, "kind": "input", "name": name})
+
+    def list_input_waits(self, execution_id: str, name: str) -> list[Row]:
+        with self._read() as tx:
+            return tx.all("input_waits_named", {"execution_id": execution_id, "name": name})
+
+    def resolve_input(self, wait: Row, value: str, now: int) -> bool:
+        with self._tx() as tx:
+            return _resolve_and_wake(tx, wait, value, now)
+
+    def reopen_wait(self, wait_id: str, now: int) -> None:
+        """Put a wait back to pending (a buffered input failed validation)."""
+        with self._tx() as tx:
+            tx.run("reopen_wait", {"id": wait_id})
+
+    def buffer_input(self, execution_id: str, name: str, value: str, now: int) -> bool:
+        params = {"execution_id": execution_id, "kind": "input", "name": name, "payload": value, "now": now}
+        with self._tx() as tx:
+            if tx.one("inbox_oldest", params) is not None:
+                return False
+            tx.one("inbox_insert", params)
+            return True
+
+    def cancel_executions(self, execution_id: str, error: str, now: int) -> list[Row]:
+        with self._tx() as tx:
+            root = tx.one("get_execution", {"id": execution_id})
+            if root is None or root["status"] in TERMINAL:
+                return []
+            targets = [root, *tx.all("active_descendants", {"id": execution_id})]
+            ids = {t["id"] for t in targets}
+            cancelled: list[Row] = []
+            for target in targets:
+                if not tx.run("cancel_execution", {"id": target["id"], "error": error, "now": now}):
+                    continue
+                tx.run("cancel_pending_waits", {"execution_id": target["id"], "now": now})
+                tx.run("inbox_discard", {"execution_id": target["id"]})
+                row = tx.one("get_execution", {"id": target["id"]})
+                assert row is not None
+                cancelled.append(row)
+                if target["parent_id"] and target["parent_id"] not in ids:
+                    value = json.dumps({"status": "cancelled", "error": json.loads(error)})
+                    _notify_parent(tx, target["id"], value, now)
+            return cancelled
+
+    def cancel_waits(self, execution_id: str, now: int) -> int:
+        with self._tx() as tx:
+            n = tx.run("cancel_pending_waits", {"execution_id": execution_id, "now": now})
+            if n:
+                tx.run("wake_execution", {"id": execution_id, "now": now})
+            return n
+
+    def retry_execution(self, execution_id: str, attempts: str, now: int) -> bool:
+        with self._tx() as tx:
+            return tx.run("retry_execution", {"id": execution_id, "attempts": attempts, "now": now}) == 1
+
+    def recover_stale(self, stale_before: int, now: int) -> list[Row]:
+        with self._tx() as tx:
+            return tx.all("recover_stale", {"stale_before": stale_before, "now": now})
+
+    def release_worker_claims(self, worker_id: str, now: int) -> int:
+        with self._tx() as tx:
+            return tx.run("release_worker_claims", {"worker_id": worker_id, "now": now})
+
+    def heartbeat(self, worker: Row, now: int) -> None:
+        with self._tx() as tx:
+            tx.run("upsert_worker", {**worker, "now": now})
+            tx.run("heartbeat_claims", {"worker_id": worker["id"], "now": now})
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._tx() as tx:
+            tx.run("delete_worker", {"id": worker_id})
+
+    def delete_dead_workers(self, before: int) -> int:
+        with self._tx() as tx:
+            return tx.run("delete_dead_workers", {"before": before})
+
+    def list_workers(self) -> list[Row]:
+        with self._read() as tx:
+            return tx.all("list_workers", {})
+
+    def queue_counts(self) -> list[Row]:
+        with self._read() as tx:
+            return tx.all("queue_counts", {})
+
+    def status_counts(self, since_ms: int | None) -> list[Row]:
+        with self._read() as tx:
+            return tx.all("status_counts", {"since": since_ms})
+
+    def list_pending_waits(self, kind: str, flt: WaitFilter, limit: int) -> list[Row]:
+        params = {
+            "kind": kind,
+            "execution_id": flt.execution_id,
+            "workflow": flt.workflow,
+            "name": flt.name,
+            "expires_before": flt.expires_before_ms,
+            "limit": limit,
+        }
+        with self._read() as tx:
+            return tx.all("list_pending_waits", params)
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "").replace("%", "").replace("_", "")
+    return escaped + "%"
+
+
+def _consume_inbox(tx: Tx, wait: Row, now: int) -> bool:
+    """Match the oldest buffered event/input to ``wait``; True if one was consumed."""
+    key = {"execution_id": wait["execution_id"], "kind": wait["kind"], "name": wait["name"]}
+    entry = tx.one("inbox_oldest", key)
+    if entry is None:
+        return False
+    if not tx.run("inbox_consume", {"id": entry["id"], "wait_id": wait["id"], "now": now}):
+        return False
+    # a buffered input is validated by the step that reads it (see wait.py)
+    tx.run("resolve_wait", {"id": wait["id"], "status": "resolved", "value": entry["payload"], "now": now})
+    return True
+
+
+def _resolve_and_wake(tx: Tx, wait: Row, value: str, now: int) -> bool:
+    if not tx.run("resolve_wait", {"id": wait["id"], "status": "resolved", "value": value, "now": now}):
+        return False
+    key = {"execution_id": wait["execution_id"], "step_name": wait["step_name"], "seq": wait["seq"]}
+    if wait["mode"] == "any":
+        tx.run("cancel_wait_siblings", {**key, "id": wait["id"], "now": now})
+    elif wait["mode"] == "all":
+        remaining = tx.one("count_group_pending", key)
+        if remaining is not None and remaining["n"]:
+            return True
+    tx.run("wake_execution", {"id": wait["execution_id"], "now": now})
+    return True
+
+
+def _notify_parent(tx: Tx, child_id: str, value: str, now: int) -> None:
+    wait = tx.one("pending_child_wait", {"child_id": child_id})
+    if wait is not None:
+        _resolve_and_wake(tx, wait, value, now)
+

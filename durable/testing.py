@@ -1,0 +1,132 @@
+"""Helpers for testing workflows: no worker thread, no database server, no real time.
+
+>>> from durable import Workflow, step
+>>> from durable.testing import TestApp
+>>> wf = Workflow("greet", [step(lambda name: f"hello {name}", name="greet")])
+>>> with TestApp([wf]) as t:
+...     run_id = t.app.start(wf, "ada")
+...     t.run_until_idle()
+...     t.app.get_execution(run_id).result
+'hello ada'
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from .app import Durable
+from .pubsub import Event, MemoryBus
+from .workflow import Workflow
+
+__all__ = ["FakeClock", "RecordingBus", "TestApp"]
+
+
+class RecordingBus(MemoryBus):
+    """An in-process bus that also keeps every published event, in order."""
+
+    def __init__(self, name: str = "durable.pubsub") -> None:
+        super().__init__(name)
+        self.published: list[Event] = []
+
+    def publish(self, topic: str, event: Event) -> None:
+        self.published.append(event)
+        super().publish(topic, event)
+
+
+class FakeClock:
+    """A clock that only moves when told to. ``sleep`` returns at once."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        start = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+        self._ms = int(start.timestamp() * 1000)
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        with self._lock:
+            return self._ms
+
+    def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
+        return False
+
+    def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
+        total = seconds + minutes * 60 + hours * 3600 + days * 86400
+        if total < 0:
+            raise ValueError("a FakeClock does not go backwards")
+        with self._lock:
+            self._ms += int(total * 1000)
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._ms = int(when.timestamp() * 1000)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.now_ms() / 1000, tz=UTC)
+
+
+class TestApp:
+    """A Durable app on a FakeClock, driven by hand.
+
+    ``run_until_idle()`` runs everything runnable at the current fake time (in
+    this thread); ``advance(hours=72)`` moves time on and runs what came due.
+    ``events`` collects every event published on the workflows, inputs and
+    schedules topics and on each run's own topic.
+    """
+
+    __test__ = False  # not a pytest class
+
+    def __init__(
+        self,
+        workflows: Iterable[Workflow] = (),
+        url: str = "memory://",
+        *,
+        clock: FakeClock | None = None,
+        **options: Any,
+    ) -> None:
+        self.clock = clock or FakeClock()
+        self.bus = RecordingBus()
+        options.setdefault("pubsub", self.bus)
+        self.app = Durable(url, workflows, clock=self.clock, **options)
+        self._worker = self.app.worker()
+
+    def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Run every runnable execution until none is left at the current time."""
+        total = 0
+        for _ in range(max_rounds):
+            self._worker.maintain()
+            ran = self._worker.run_once()
+            total += ran
+            if not ran:
+                break
+        return total
+
+    def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> int:
+        """Move the clock on, then run what came due (sleeps, timeouts, retries)."""
+        self.clock.advance(seconds, minutes=minutes, hours=hours, days=days)
+        return self.run_until_idle()
+
+    @property
+    def events(self) -> list[Event]:
+        """Every event published so far, on every topic, in order."""
+        return list(self.bus.published)
+
+    def events_of(self, execution_id: str) -> list[Event]:
+        """Every event published on one run's own topic, in order."""
+        topic = self.app.pubsub.workflow_topic(execution_id)
+        return [e for e in self.bus.published if e.topic == topic]
+
+    def kinds(self, execution_id: str) -> list[str]:
+        """The kinds of one run's events, in order."""
+        return [e.kind for e in self.events_of(execution_id)]
+
+    def close(self) -> None:
+        self._worker.stop(grace_seconds=0)
+        self.app.close()
+
+    def __enter__(self) -> TestApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
