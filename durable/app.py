@@ -87,7 +87,9 @@ class Durable:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigurationError(f"{label} must be a positive number, got {value!r}")
         if heartbeat_interval_seconds >= stale_timeout_seconds:
-            raise ConfigurationError("heartbeat_interval_seconds must be shorter than stale_timeout_seconds")
+            raise ConfigurationError(
+                "heartbeat_interval_seconds must be shorter than stale_timeout_seconds"
+            )
         self.name = name
         self.url = url
         self.storage = storage or open_storage(url, **dict(storage_options or {}))
@@ -169,7 +171,7 @@ class Durable:
     def start(
         self,
         workflow: Workflow | str,
-        input: Any = None,  # noqa: A002
+        input: Any = None,
         *,
         queue: str | None = None,
         priority: int = 0,
@@ -207,8 +209,15 @@ class Durable:
         """Newest first. Pass ``page.next_cursor`` as ``cursor`` for the next page."""
         self._ready()
         return self.query.list_executions(
-            workflow=workflow, status=status, queue=queue, parent_id=parent_id, schedule=schedule,
-            since=since, until=until, limit=limit, cursor=cursor,
+            workflow=workflow,
+            status=status,
+            queue=queue,
+            parent_id=parent_id,
+            schedule=schedule,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
         )
 
     def list_steps(self, execution_id: str) -> list[StepExecution]:
@@ -230,9 +239,13 @@ class Durable:
                 execution = self.query.get_execution(execution_id)
                 if execution.is_finished:
                     return execution
-                left = 0.25 if deadline is None else min(0.25, (deadline - self.clock.now_ms()) / 1000)
+                left = (
+                    0.25 if deadline is None else min(0.25, (deadline - self.clock.now_ms()) / 1000)
+                )
                 if left <= 0:
-                    raise TimeoutError(f"execution {execution_id} is still {execution.status.value}")
+                    raise TimeoutError(
+                        f"execution {execution_id} is still {execution.status.value}"
+                    )
                 if sub is not None:
                     sub.get(left)
                 else:
@@ -251,7 +264,9 @@ class Durable:
         engine = self._ready()
         current = self.query.get_execution(execution_id)
         if current.is_finished:
-            raise InvalidStateError(f"execution {execution_id} is already {current.status.value}; nothing to cancel")
+            raise InvalidStateError(
+                f"execution {execution_id} is already {current.status.value}; nothing to cancel"
+            )
         engine.cancel(execution_id, reason)
         return self.query.get_execution(execution_id)
 
@@ -264,7 +279,9 @@ class Durable:
                 f"execution {execution_id} is {current['status']}; only failed executions can be retried"
             )
         if not engine.storage.retry_execution(execution_id, "{}", self.clock.now_ms()):
-            raise InvalidStateError(f"execution {execution_id} changed while retrying; look at it again")
+            raise InvalidStateError(
+                f"execution {execution_id} changed while retrying; look at it again"
+            )
         engine.notifier.notify(current["queue"])
         return self.query.get_execution(execution_id)
 
@@ -275,8 +292,16 @@ class Durable:
         if not isinstance(name, str) or not name:
             raise DurableError(f"an event name must be a non-empty string, got {name!r}")
         current = self.query.execution_row(execution_id)
-        if current["status"] in ("completed", "failed", "cancelled", "compensated", "compensation_failed"):
-            raise InvalidStateError(f"execution {execution_id} is {current['status']}; it takes no more events")
+        if current["status"] in (
+            "completed",
+            "failed",
+            "cancelled",
+            "compensated",
+            "compensation_failed",
+        ):
+            raise InvalidStateError(
+                f"execution {execution_id} is {current['status']}; it takes no more events"
+            )
         text = codec.encode(payload, f"the payload of event {name!r}")
         wait = engine.storage.send_event(execution_id, name, text, self.clock.now_ms())
         if wait is not None:
@@ -292,13 +317,23 @@ class Durable:
         """
         engine = self._ready()
         current = self.query.execution_row(execution_id)
-        if current["status"] in ("completed", "failed", "cancelled", "compensated", "compensation_failed"):
-            raise InvalidStateError(f"execution {execution_id} is {current['status']}; it takes no more input")
+        if current["status"] in (
+            "completed",
+            "failed",
+            "cancelled",
+            "compensated",
+            "compensation_failed",
+        ):
+            raise InvalidStateError(
+                f"execution {execution_id} is {current['status']}; it takes no more input"
+            )
         now = self.clock.now_ms()
         wait = engine.storage.get_pending_input(execution_id, name)
         if wait is None:
             if engine.storage.list_input_waits(execution_id, name):
-                raise InputAlreadyProvidedError(f"input {name!r} of execution {execution_id} was already provided")
+                raise InputAlreadyProvidedError(
+                    f"input {name!r} of execution {execution_id} was already provided"
+                )
             text = codec.encode(value, f"the value of input {name!r}")
             if not engine.storage.buffer_input(execution_id, name, text, now):
                 raise InputAlreadyProvidedError(
@@ -309,10 +344,14 @@ class Durable:
         accepted = validate(wait["input_type"] or "any", spec, value)
         text = codec.encode(accepted, f"the value of input {name!r}")
         if not engine.storage.resolve_input(wait, text, now):
-            raise InputAlreadyProvidedError(f"input {name!r} of execution {execution_id} was already provided")
+            raise InputAlreadyProvidedError(
+                f"input {name!r} of execution {execution_id} was already provided"
+            )
         engine.notifier.notify(current["queue"])
         resolved = {**wait, "status": "resolved"}
-        self.pubsub.broadcast_input("input_provided", input_payload(resolved, current["workflow_name"]))
+        self.pubsub.broadcast_input(
+            "input_provided", input_payload(resolved, current["workflow_name"])
+        )
 
     def list_pending_inputs(
         self,
@@ -324,7 +363,9 @@ class Durable:
         limit: int = 100,
     ) -> list[PendingInput]:
         self._ready()
-        flt = WaitFilter(execution_id, workflow, name, to_ms(expiring_before) if expiring_before else None)
+        flt = WaitFilter(
+            execution_id, workflow, name, to_ms(expiring_before) if expiring_before else None
+        )
         return self.query.pending_inputs(flt, limit)
 
     def list_pending_events(
@@ -337,7 +378,9 @@ class Durable:
         limit: int = 100,
     ) -> list[PendingEvent]:
         self._ready()
-        flt = WaitFilter(execution_id, workflow, name, to_ms(expiring_before) if expiring_before else None)
+        flt = WaitFilter(
+            execution_id, workflow, name, to_ms(expiring_before) if expiring_before else None
+        )
         return self.query.pending_events(flt, limit)
 
     def cancel_wait(self, execution_id: str) -> int:
@@ -390,7 +433,9 @@ class Durable:
         if worker is not None:
             worker.stop(grace_seconds)
 
-    def run_worker(self, queues: Mapping[str, int] | None = None, grace_seconds: float = 30.0) -> None:
+    def run_worker(
+        self, queues: Mapping[str, int] | None = None, grace_seconds: float = 30.0
+    ) -> None:
         """Run a worker in the foreground until SIGTERM or SIGINT (graceful shutdown)."""
         stop = threading.Event()
 

@@ -44,7 +44,7 @@ def _fail(where: str, path: str, why: str) -> SerializationError:
     return SerializationError(f"{where} cannot be stored as JSON at {path}: {why}")
 
 
-def _to_json(v: Any, path: str, where: str) -> Any:  # noqa: C901 - one dispatch table
+def _to_json(v: Any, path: str, where: str) -> Any:
     if v is None or isinstance(v, bool | str):
         if isinstance(v, str) and "\x00" in v:
             raise _fail(where, path, "strings may not contain NUL (\\u0000)")

@@ -41,7 +41,7 @@ def cancel(reason: str = "cancelled by the workflow") -> NoReturn:
 
 def call_workflow(
     workflow: Workflow | str,
-    input: Any = None,  # noqa: A002
+    input: Any = None,
     *,
     timeout: float | None = None,
     timeout_value: Any = MISSING,
@@ -59,7 +59,12 @@ def call_workflow(
     if group is None:
         child = rt.engine.child_row(workflow, input, rt, queue)
         deadline = None if timeout is None else rt.now_ms() + int(timeout * 1000)
-        wait = {"kind": "child", "name": child["workflow_name"], "child_id": child["id"], "timeout_at": deadline}
+        wait = {
+            "kind": "child",
+            "name": child["workflow_name"],
+            "child_id": child["id"],
+            "timeout_at": deadline,
+        }
         group = rt.register(seq, [wait], [child])
     row = _settle(rt, seq, group)
     if row["status"] == "resolved":
@@ -85,7 +90,10 @@ def call_workflow(
 
 
 def start_workflow(
-    workflow: Workflow | str, input: Any = None, *, queue: str | None = None  # noqa: A002
+    workflow: Workflow | str,
+    input: Any = None,
+    *,
+    queue: str | None = None,
 ) -> str:
     """Start ``workflow`` as a child without waiting; return the child's id."""
     rt = current_runtime("start_workflow")
@@ -103,5 +111,3 @@ def start_workflow(
         }
         group = rt.register(seq, [wait], [child])
     return str(group[0]["child_id"])
-
-

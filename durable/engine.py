@@ -86,7 +86,7 @@ class Engine:
     def execution_row(
         self,
         ref: Workflow | str,
-        input: Any,  # noqa: A002
+        input: Any,
         *,
         queue: str | None = None,
         priority: int = 0,
@@ -129,12 +129,20 @@ class Engine:
             self.announce_started(row, now)
 
     def announce_started(self, row: Row, now: int) -> None:
-        full = {**row, "created_at": now, "updated_at": now, "started_at": None, "completed_at": None}
+        full = {
+            **row,
+            "created_at": now,
+            "updated_at": now,
+            "started_at": None,
+            "completed_at": None,
+        }
         self.pubsub.broadcast_workflow("workflow_started", workflow_payload(full))
         self.notifier.notify(row["queue"])
 
-    def child_row(self, ref: Workflow | str, input: Any, rt: StepRuntime, queue: str | None) -> Row:  # noqa: A002
-        return self.execution_row(ref, input, queue=queue, parent_id=rt.execution_id, parent_step=rt.step_name)
+    def child_row(self, ref: Workflow | str, input: Any, rt: StepRuntime, queue: str | None) -> Row:
+        return self.execution_row(
+            ref, input, queue=queue, parent_id=rt.execution_id, parent_step=rt.step_name
+        )
 
     # ---- hooks for the step primitives ------------------------------------------------
 
@@ -147,7 +155,9 @@ class Engine:
                 if row["status"] == "pending":
                     self.announce_input(rt, row)
                 elif row["status"] == "resolved":
-                    self.pubsub.broadcast_input("input_provided", input_payload(row, rt.workflow_name))
+                    self.pubsub.broadcast_input(
+                        "input_provided", input_payload(row, rt.workflow_name)
+                    )
 
     def announce_input(self, rt: StepRuntime, row: Row) -> None:
         self.pubsub.broadcast_input("input_requested", input_payload(row, rt.workflow_name))
@@ -156,7 +166,9 @@ class Engine:
 
     def cancel(self, execution_id: str, reason: str) -> list[Row]:
         error = error_plain("Cancelled", reason)
-        rows = self.storage.cancel_executions(execution_id, codec.encode(error), self.clock.now_ms())
+        rows = self.storage.cancel_executions(
+            execution_id, codec.encode(error), self.clock.now_ms()
+        )
         for row in rows:
             self.pubsub.broadcast_workflow("workflow_cancelled", workflow_payload(row, error=error))
             if row["parent_id"]:

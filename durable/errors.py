@@ -103,7 +103,7 @@ class PubSubNotConfiguredError(DurableError):
 # ---- control-flow signals (BaseException: user code cannot swallow them) ----
 
 
-class ControlSignal(BaseException):  # noqa: N818 - signals, not errors
+class ControlSignal(BaseException):
     """Base of the signals that steer an execution from inside a step."""
 
 

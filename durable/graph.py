@@ -34,28 +34,51 @@ def workflow_graph(wf: Workflow) -> dict[str, Any]:
             entry.update(
                 kind="step",
                 is_async=node.is_async,
-                retry=None if node.retry is None else {"max_attempts": node.retry.max_attempts, "backoff": node.retry.backoff},
+                retry=None
+                if node.retry is None
+                else {"max_attempts": node.retry.max_attempts, "backoff": node.retry.backoff},
                 timeout=node.timeout,
                 queue=node.queue,
                 calls_children=_calls_children(node.fn),
             )
-            if instr.scope and instr.scope[-1] in program.instrs and isinstance(program.instrs[instr.scope[-1]].node, Parallel):
+            if (
+                instr.scope
+                and instr.scope[-1] in program.instrs
+                and isinstance(program.instrs[instr.scope[-1]].node, Parallel)
+            ):
                 entry["parallel"] = instr.scope[-1]
             for target in node.jumps_to or ():
                 edges.append({"from": name, "to": target, "kind": "jump"})
             if node.compensate is not None:
                 comp = node.compensate.name
-                nodes_comp = {"id": comp, "kind": "compensation", "label": comp, "compensates": name, "scope": list(instr.scope)}
+                nodes_comp = {
+                    "id": comp,
+                    "kind": "compensation",
+                    "label": comp,
+                    "compensates": name,
+                    "scope": list(instr.scope),
+                }
                 nodes.append(nodes_comp)
                 edges.append({"from": name, "to": comp, "kind": "compensate"})
         elif isinstance(node, Branch):
             entry["kind"] = "branch"
             for key, start in instr.case_starts.items():
-                edges.append({"from": name, "to": start, "kind": "case", "label": repr(key) if not isinstance(key, str) else key})
+                edges.append(
+                    {
+                        "from": name,
+                        "to": start,
+                        "kind": "case",
+                        "label": repr(key) if not isinstance(key, str) else key,
+                    }
+                )
             if instr.has_default:
-                edges.append({"from": name, "to": instr.default_start, "kind": "default", "label": "default"})
+                edges.append(
+                    {"from": name, "to": instr.default_start, "kind": "default", "label": "default"}
+                )
         else:
-            entry.update(kind="parallel", on_error=node.on_error, steps=[c.name for c in node.steps])
+            entry.update(
+                kind="parallel", on_error=node.on_error, steps=[c.name for c in node.steps]
+            )
             for child in node.steps:
                 edges.append({"from": name, "to": child.name, "kind": "fork"})
                 edges.append({"from": child.name, "to": instr.next or "__end__", "kind": "join"})
@@ -64,7 +87,13 @@ def workflow_graph(wf: Workflow) -> dict[str, Any]:
             edges.append({"from": name, "to": instr.next or "__end__", "kind": "next"})
     nodes.append({"id": "__end__", "kind": "end", "label": "end"})
     edges.insert(0, {"from": "__start__", "to": program.first or "__end__", "kind": "next"})
-    return {"workflow": wf.name, "timeout": wf.timeout, "queue": wf.queue, "nodes": nodes, "edges": edges}
+    return {
+        "workflow": wf.name,
+        "timeout": wf.timeout,
+        "queue": wf.queue,
+        "nodes": nodes,
+        "edges": edges,
+    }
 
 
 def _in_parallel(program: Any, instr: Any) -> bool:

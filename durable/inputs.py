@@ -33,11 +33,15 @@ class Field:
 
 
 def build_spec(
-    input_type: str, choices: Sequence[Any] | None, fields: Sequence[Field | Mapping[str, Any]] | None
+    input_type: str,
+    choices: Sequence[Any] | None,
+    fields: Sequence[Field | Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
     """Check a declaration and return the JSON spec stored with the pending input."""
     if input_type not in INPUT_TYPES:
-        raise DefinitionError(f"unknown input type {input_type!r}; use one of {', '.join(INPUT_TYPES)}")
+        raise DefinitionError(
+            f"unknown input type {input_type!r}; use one of {', '.join(INPUT_TYPES)}"
+        )
     if input_type == "approval":
         return {"choices": list(APPROVAL_VALUES)}
     if input_type == "choice":
@@ -69,7 +73,9 @@ def validate(input_type: str, spec: Mapping[str, Any], value: Any) -> Any:
         if value is False:
             return "rejected"
         if value not in APPROVAL_VALUES:
-            raise InputValidationError(f"an approval must be 'approved' or 'rejected', got {value!r}")
+            raise InputValidationError(
+                f"an approval must be 'approved' or 'rejected', got {value!r}"
+            )
         return value
     if input_type == "choice":
         allowed = list(spec.get("choices", []))

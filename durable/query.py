@@ -134,7 +134,9 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         at, ident = cursor.split(".", 1)
         return int(at), ident
     except (ValueError, AttributeError):
-        raise DurableError(f"invalid cursor {cursor!r}: pass the next_cursor of a previous page") from None
+        raise DurableError(
+            f"invalid cursor {cursor!r}: pass the next_cursor of a previous page"
+        ) from None
 
 
 class Query:
@@ -192,7 +194,9 @@ class Query:
             until_ms=_opt_ms(until, "until"),
             id_prefix=id_prefix,
         )
-        rows = self.storage.list_executions(flt, limit + 1, decode_cursor(cursor) if cursor else None)
+        rows = self.storage.list_executions(
+            flt, limit + 1, decode_cursor(cursor) if cursor else None
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         return Page([to_execution(r) for r in rows], encode_cursor(rows[-1]) if more else None)

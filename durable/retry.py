@@ -29,7 +29,9 @@ class Retry:
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise DefinitionError(f"Retry.max_attempts must be an int >= 1, got {self.max_attempts!r}")
+            raise DefinitionError(
+                f"Retry.max_attempts must be an int >= 1, got {self.max_attempts!r}"
+            )
         if self.backoff not in ("exponential", "linear", "constant"):
             raise DefinitionError(
                 f"Retry.backoff must be 'exponential', 'linear' or 'constant', got {self.backoff!r}"
@@ -37,7 +39,9 @@ class Retry:
         if self.base < 0 or self.max_delay < 0:
             raise DefinitionError("Retry.base and Retry.max_delay must not be negative")
         if not isinstance(self.jitter, bool) and not 0 < float(self.jitter) <= 1:
-            raise DefinitionError(f"Retry.jitter must be a bool or a float in (0, 1], got {self.jitter!r}")
+            raise DefinitionError(
+                f"Retry.jitter must be a bool or a float in (0, 1], got {self.jitter!r}"
+            )
 
     def delay_seconds(self, failures: int, rand: float = 1.0) -> float:
         """Seconds to wait after ``failures`` failed attempts; ``rand`` in [0, 1)."""
@@ -49,8 +53,10 @@ class Retry:
         else:
             delay = self.base
         delay = min(delay, self.max_delay)
-        spread = 0.5 if self.jitter is True else (0.0 if self.jitter is False else float(self.jitter))
-        return delay * (1 - spread * rand) if spread else delay
+        spread = (
+            0.5 if self.jitter is True else (0.0 if self.jitter is False else float(self.jitter))
+        )
+        return float(delay * (1 - spread * rand)) if spread else float(delay)
 
 
 NO_RETRY = Retry(max_attempts=1)

@@ -56,10 +56,18 @@ class StepRuntime:
         """Store a new wait group (and child executions) atomically; return it."""
         now = self.now_ms()
         full = [
-            {"id": new_id(), "execution_id": self.execution_id, "step_name": self.step_name, "seq": seq, **r}
+            {
+                "id": new_id(),
+                "execution_id": self.execution_id,
+                "step_name": self.step_name,
+                "seq": seq,
+                **r,
+            }
             for r in rows
         ]
-        group = self.engine.storage.register_waits(self.execution_id, self.token, full, now, list(children))
+        group = self.engine.storage.register_waits(
+            self.execution_id, self.token, full, now, list(children)
+        )
         assert self._waits is not None
         self._waits[seq] = group
         self.engine.after_register(self, group, list(children))

@@ -51,7 +51,9 @@ class FakeClock:
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
         return False
 
-    def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
+    def advance(
+        self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0
+    ) -> None:
         total = seconds + minutes * 60 + hours * 3600 + days * 86400
         if total < 0:
             raise ValueError("a FakeClock does not go backwards")
@@ -102,7 +104,9 @@ class TestApp:
                 break
         return total
 
-    def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> int:
+    def advance(
+        self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0
+    ) -> int:
         """Move the clock on, then run what came due (sleeps, timeouts, retries)."""
         self.clock.advance(seconds, minutes=minutes, hours=hours, days=days)
         return self.run_until_idle()

@@ -66,7 +66,9 @@ def _zone(tz: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(tz or "UTC")
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise DurableError(f"unknown time zone {tz!r}; use an IANA name like 'Europe/Paris'") from exc
+        raise DurableError(
+            f"unknown time zone {tz!r}; use an IANA name like 'Europe/Paris'"
+        ) from exc
 
 
 def _local_now(tz: str | None) -> datetime:
@@ -182,7 +184,7 @@ def wait_for_all(
 def wait_for_input(
     name: str,
     *,
-    type: str = "any",  # noqa: A002 - the declared input type
+    type: str = "any",
     prompt: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     choices: Sequence[Any] | None = None,
@@ -214,12 +216,12 @@ def wait_for_input(
         group = rt.register(seq, [row])
     row = _settle(rt, seq, group)
     if row["status"] == "resolved":
-        value = codec.decode(row["value"])
+        value = codec.decode(str(row["value"]))
         try:
             return validate(type, spec, value)
         except InputValidationError:
             # a value buffered before the wait did not fit the declared type: ask again
-            rt.engine.storage.reopen_wait(row["id"], rt.now_ms())
+            rt.engine.storage.reopen_wait(str(row["id"]), rt.now_ms())
             row = rt.reload(seq)[0]
             rt.engine.announce_input(rt, row)
     if row["status"] == "pending":
@@ -232,7 +234,9 @@ def wait_for_approval(name: str, *, prompt: str | None = None, **options: Any) -
     return wait_for_input(name, type="approval", prompt=prompt, **options)
 
 
-def wait_for_choice(name: str, *, choices: Sequence[Any], prompt: str | None = None, **options: Any) -> Any:
+def wait_for_choice(
+    name: str, *, choices: Sequence[Any], prompt: str | None = None, **options: Any
+) -> Any:
     """Wait for one of ``choices``."""
     return wait_for_input(name, type="choice", choices=choices, prompt=prompt, **options)
 
@@ -243,7 +247,11 @@ def wait_for_text(name: str, *, prompt: str | None = None, **options: Any) -> An
 
 
 def wait_for_form(
-    name: str, *, fields: Sequence[Field | Mapping[str, Any]], prompt: str | None = None, **options: Any
+    name: str,
+    *,
+    fields: Sequence[Field | Mapping[str, Any]],
+    prompt: str | None = None,
+    **options: Any,
 ) -> Any:
     """Wait for an object whose fields match ``fields`` (required, typed)."""
     return wait_for_input(name, type="form", fields=fields, prompt=prompt, **options)
@@ -275,7 +283,11 @@ def _settle(rt: StepRuntime, seq: int, group: list[Row]) -> Row:
 def _settle_group(rt: StepRuntime, seq: int, group: list[Row]) -> list[Row]:
     """Expire the group's pending waits whose deadline passed (atomically)."""
     now = rt.now_ms()
-    due = [r["id"] for r in group if r["status"] == "pending" and r["timeout_at"] is not None and now >= r["timeout_at"]]
+    due = [
+        r["id"]
+        for r in group
+        if r["status"] == "pending" and r["timeout_at"] is not None and now >= r["timeout_at"]
+    ]
     if not due:
         return group
     if len(due) != len([r for r in group if r["status"] == "pending"]):
@@ -285,7 +297,9 @@ def _settle_group(rt: StepRuntime, seq: int, group: list[Row]) -> list[Row]:
 
 
 def _suspend_group(rt: StepRuntime, group: list[Row], what: dict[str, Any]) -> None:
-    deadlines = [r["timeout_at"] for r in group if r["status"] == "pending" and r["timeout_at"] is not None]
+    deadlines = [
+        r["timeout_at"] for r in group if r["status"] == "pending" and r["timeout_at"] is not None
+    ]
     wake = min(deadlines) if deadlines else None
     if wake is not None:
         what = {**what, "timeout_at": ms_to_iso(wake)}

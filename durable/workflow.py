@@ -128,9 +128,11 @@ def step(
             raise DefinitionError(
                 f"step {step_name!r}: compensate must be callable, got {compensate!r}"
             )
-        comp = step(compensate, name=f"{step_name}.compensate") if not isinstance(
-            compensate, Step
-        ) else compensate
+        comp = (
+            step(compensate, name=f"{step_name}.compensate")
+            if not isinstance(compensate, Step)
+            else compensate
+        )
     return Step(
         fn=fn,
         name=step_name,
@@ -242,7 +244,9 @@ class Program:
             self.compensations[name] = node.compensate
         return instr
 
-    def _emit(self, nodes: tuple[Node, ...], scope: tuple[str, ...], after: str | None) -> str | None:
+    def _emit(
+        self, nodes: tuple[Node, ...], scope: tuple[str, ...], after: str | None
+    ) -> str | None:
         """Emit ``nodes`` in order; the last one continues at ``after``. Returns the first name."""
         emitted: list[Instr] = []
         pending: dict[str, list[tuple[Any, tuple[Node, ...]]]] = {}

@@ -50,18 +50,30 @@ def compensate(runner: Runner, run: Any, wf: Workflow) -> None:
         if outcome.error is not None:
             error = error_value(outcome.error)
         else:
-            error = error_plain("CompensationError", f"a compensation cannot {outcome.kind} ({outcome.value})")
+            error = error_plain(
+                "CompensationError", f"a compensation cannot {outcome.kind} ({outcome.value})"
+            )
         retry = comp.retry or DEFAULT_COMPENSATION_RETRY
         if row["attempt"] < retry.max_attempts:
-            next_at = runner.now + int(retry.delay_seconds(row["attempt"], runner.engine.rand()) * 1000)
+            next_at = runner.now + int(
+                retry.delay_seconds(row["attempt"], runner.engine.rand()) * 1000
+            )
             run.attempts[comp.name] = {"failures": row["attempt"], "retry_at": next_at}
             runner.end(row, rt, "failed", error=codec.encode(error), next_retry_at=next_at)
             runner.save(run.checkpoint(runner.now, release=True, wake_at=next_at, steps=[row]))
-            runner.pub_step("step_failed", row, error=public_error(error), next_retry_at=ms_to_iso(next_at), **info)
+            runner.pub_step(
+                "step_failed",
+                row,
+                error=public_error(error),
+                next_retry_at=ms_to_iso(next_at),
+                **info,
+            )
             return
         runner.end(row, rt, "failed", error=codec.encode(error))
         runner.finish(
-            run, "compensation_failed", steps=[row],
+            run,
+            "compensation_failed",
+            steps=[row],
             step_events=[("step_failed", row, {"error": public_error(error), **info})],
         )
         return

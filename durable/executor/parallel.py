@@ -52,8 +52,11 @@ def run_parallel(runner: Runner, run: Any, wf: Workflow, instr: Instr, node: Par
         elif name not in block.done and state.get("retry_at", 0) > runner.now:
             block.wakes.append(int(state["retry_at"]))
     runnable = [
-        c for c in node.steps
-        if c.name not in block.done and c.name not in block.gave_up and run.attempts.get(c.name, {}).get("retry_at", 0) <= runner.now
+        c
+        for c in node.steps
+        if c.name not in block.done
+        and c.name not in block.gave_up
+        and run.attempts.get(c.name, {}).get("retry_at", 0) <= runner.now
     ]
     _run_children(runner, run, wf, node, runnable, block)
     if block.cancel_reason is not None:
@@ -67,13 +70,19 @@ def run_parallel(runner: Runner, run: Any, wf: Workflow, instr: Instr, node: Par
     return False
 
 
-def _run_children(runner: Runner, run: Any, wf: Workflow, node: Parallel, children: list[Step], block: _Block) -> None:
+def _run_children(
+    runner: Runner, run: Any, wf: Workflow, node: Parallel, children: list[Step], block: _Block
+) -> None:
     if not children:
         return
-    futures = {runner.children_pool.submit(_child, runner, run, wf, node, c, block): c for c in children}
+    futures = {
+        runner.children_pool.submit(_child, runner, run, wf, node, c, block): c for c in children
+    }
     pending = set(futures)
     while pending:
-        finished, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+        _finished, pending = concurrent.futures.wait(
+            pending, return_when=concurrent.futures.FIRST_COMPLETED
+        )
         if block.stopped.is_set():
             break
     if block.stopped.is_set():
@@ -82,7 +91,9 @@ def _run_children(runner: Runner, run: Any, wf: Workflow, node: Parallel, childr
                 rt.on_cancel()
 
 
-def _child(runner: Runner, run: Any, wf: Workflow, node: Parallel, step: Step, block: _Block) -> None:
+def _child(
+    runner: Runner, run: Any, wf: Workflow, node: Parallel, step: Step, block: _Block
+) -> None:
     if block.stopped.is_set():
         return
     with run.lock:
@@ -97,7 +108,14 @@ def _child(runner: Runner, run: Any, wf: Workflow, node: Parallel, step: Step, b
 
 
 def _settle_child(
-    runner: Runner, run: Any, node: Parallel, step: Step, rt: StepRuntime, row: Row, outcome: Outcome, block: _Block
+    runner: Runner,
+    run: Any,
+    node: Parallel,
+    step: Step,
+    rt: StepRuntime,
+    row: Row,
+    outcome: Outcome,
+    block: _Block,
 ) -> None:
     if outcome.kind == "ok":
         if isinstance(outcome.value, Goto):
@@ -118,20 +136,26 @@ def _settle_child(
     if outcome.kind in ("suspend", "snooze"):
         if outcome.kind == "snooze":
             wake = runner.now + int(outcome.value * 1000)
-            block.waiting_for.append({"type": "snooze", "step": step.name, "until": ms_to_iso(wake)})
+            block.waiting_for.append(
+                {"type": "snooze", "step": step.name, "until": ms_to_iso(wake)}
+            )
         else:
             wake = rt.wake_at  # type: ignore[assignment]
             block.waiting_for.extend({**w, "step": step.name} for w in rt.waiting_for)
         if wake is not None:
             block.wakes.append(wake)
-        block.waiting_rows.append(runner.end(row, rt, "waiting" if outcome.kind == "suspend" else "snoozed"))
+        block.waiting_rows.append(
+            runner.end(row, rt, "waiting" if outcome.kind == "suspend" else "snoozed")
+        )
         return
     if outcome.kind == "cancel":
         block.cancel_reason = str(outcome.value)
         block.stopped.set()
         return
     if outcome.kind == "fail":
-        _give_up(runner, run, node, step, rt, row, error_plain("FailNow", str(outcome.value)), block)
+        _give_up(
+            runner, run, node, step, rt, row, error_plain("FailNow", str(outcome.value)), block
+        )
         return
     assert outcome.error is not None
     error = error_value(outcome.error)
@@ -152,11 +176,22 @@ def _settle_child(
 
 
 def _give_up(
-    runner: Runner, run: Any, node: Parallel, step: Step, rt: StepRuntime, row: Row, error: dict[str, Any], block: _Block
+    runner: Runner,
+    run: Any,
+    node: Parallel,
+    step: Step,
+    rt: StepRuntime,
+    row: Row,
+    error: dict[str, Any],
+    block: _Block,
 ) -> None:
     from .runner import public_error
 
-    run.attempts[step.name] = {"failures": row["attempt"], "gave_up": True, "error": public_error(error)}
+    run.attempts[step.name] = {
+        "failures": row["attempt"],
+        "gave_up": True,
+        "error": public_error(error),
+    }
     runner.end(row, rt, "failed", error=codec.encode(error))
     runner.save(run.checkpoint(runner.now, steps=[row]))
     runner.pub_step("step_failed", row, error=public_error(error))
@@ -171,19 +206,31 @@ def _fail_fast(runner: Runner, run: Any, wf: Workflow, block: _Block) -> bool:
     for rt, row in block.running.values():  # siblings still running: cancelled, results discarded
         rows.append(runner.end(row, rt, "cancelled"))
     error = error_plain(
-        "ParallelStepError", f"parallel step {name!r} failed: {cause.get('message')}", step=name, cause=cause
+        "ParallelStepError",
+        f"parallel step {name!r} failed: {cause.get('message')}",
+        step=name,
+        cause=cause,
     )
     runner.fail(run, wf, error, steps=rows + block.waiting_rows)
     return False
 
 
-def _complete(runner: Runner, run: Any, wf: Workflow, instr: Instr, node: Parallel, block: _Block) -> bool:
+def _complete(
+    runner: Runner, run: Any, wf: Workflow, instr: Instr, node: Parallel, block: _Block
+) -> bool:
     results: dict[str, Any] = {n: {"ok": v} for n, v in block.done.items()}
     results.update({n: {"error": e} for n, e in block.gave_up.items()})
     ordered = {c.name: results[c.name] for c in node.steps}
     started = runner.now
-    row: Row = {"id": new_id(), "execution_id": run.id, "step_name": instr.name, "step_type": "parallel",
-                "status": "running", "attempt": 1, "started_at": started}
+    row: Row = {
+        "id": new_id(),
+        "execution_id": run.id,
+        "step_name": instr.name,
+        "step_type": "parallel",
+        "status": "running",
+        "attempt": 1,
+        "started_at": started,
+    }
     rt = StepRuntime(runner.engine, run.id, run.workflow_name, run.token, instr.name, 1)
     try:
         if node.into is not None:
@@ -204,7 +251,9 @@ def _complete(runner: Runner, run: Any, wf: Workflow, instr: Instr, node: Parall
     run.row["current_step"] = instr.next
     extra = {"parallel_steps": [c.name for c in node.steps]}
     if instr.next is None:
-        runner.finish(run, "completed", steps=[row], result=text, step_events=[("step_completed", row, extra)])
+        runner.finish(
+            run, "completed", steps=[row], result=text, step_events=[("step_completed", row, extra)]
+        )
         return False
     runner.save(run.checkpoint(runner.now, steps=[row]))
     runner.pub_step("step_completed", row, **extra)
@@ -218,12 +267,23 @@ def _leave_pending(runner: Runner, run: Any, block: _Block) -> None:
         wake = deadline if wake is None else min(wake, deadline)
     waiting = bool(block.waiting_rows)
     status = "waiting" if waiting else "pending"
-    runner.save(run.checkpoint(runner.now, status=status, release=True, wake_at=wake, suspend=True,
-                               steps=block.waiting_rows))
+    runner.save(
+        run.checkpoint(
+            runner.now,
+            status=status,
+            release=True,
+            wake_at=wake,
+            suspend=True,
+            steps=block.waiting_rows,
+        )
+    )
     for row in block.waiting_rows:
-        runner.pub_step("step_waiting", row, waiting_for=[w for w in block.waiting_for if w.get("step") == row["step_name"]])
+        runner.pub_step(
+            "step_waiting",
+            row,
+            waiting_for=[w for w in block.waiting_for if w.get("step") == row["step_name"]],
+        )
     if waiting:
         runner.engine.pubsub.broadcast_workflow(
             "workflow_waiting", run.payload(waiting_for=block.waiting_for, wake_at=ms_to_iso(wake))
         )
-

@@ -95,13 +95,17 @@ class Runner:
         """Run the current instruction; True to carry on with the next one."""
         deadline = run.row["deadline_at"]
         if deadline is not None and self.now >= deadline:
-            error = error_value(WorkflowTimeoutError(f"workflow {wf.name!r} timed out after {wf.timeout:g}s"))
+            error = error_value(
+                WorkflowTimeoutError(f"workflow {wf.name!r} timed out after {wf.timeout:g}s")
+            )
             self.fail(run, wf, error)
             return False
         name = run.current_step
         instr = wf.program.instrs.get(name) if name else None
         if instr is None:
-            message = f"step {name!r} no longer exists in workflow {wf.name!r} (was the code changed?)"
+            message = (
+                f"step {name!r} no longer exists in workflow {wf.name!r} (was the code changed?)"
+            )
             self.fail(run, wf, error_plain("UnknownStepError", message))
             return False
         assert name is not None
@@ -161,11 +165,17 @@ class Runner:
         if outcome.kind == "ok":
             return self._step_ok(run, wf, instr, step, rt, row, outcome.value)
         if outcome.kind in ("suspend", "snooze"):
-            self.suspend(run, [self.end(row, rt, "waiting" if outcome.kind == "suspend" else "snoozed")],
-                         rt, outcome)
+            self.suspend(
+                run,
+                [self.end(row, rt, "waiting" if outcome.kind == "suspend" else "snoozed")],
+                rt,
+                outcome,
+            )
             return False
         if outcome.kind == "cancel":
-            self.end(row, rt, "cancelled", error=codec.encode(error_plain("Cancelled", outcome.value)))
+            self.end(
+                row, rt, "cancelled", error=codec.encode(error_plain("Cancelled", outcome.value))
+            )
             self.save(run.checkpoint(self.now, steps=[row]))
             self.pub_step("step_completed", row)
             self.engine.cancel(run.id, str(outcome.value))
@@ -174,7 +184,14 @@ class Runner:
         return False
 
     def _step_ok(
-        self, run: RunState, wf: Workflow, instr: Instr, step: Step, rt: StepRuntime, row: Row, value: Any
+        self,
+        run: RunState,
+        wf: Workflow,
+        instr: Instr,
+        step: Step,
+        rt: StepRuntime,
+        row: Row,
+        value: Any,
     ) -> bool:
         target = None
         if isinstance(value, Goto):
@@ -196,17 +213,33 @@ class Runner:
         run.row["current_step"] = target or instr.next
         extra = {"jumped_to": target} if target else {}
         if run.current_step is None:
-            self.finish(run, "completed", steps=[row], result=text, step_events=[("step_completed", row, extra)])
+            self.finish(
+                run,
+                "completed",
+                steps=[row],
+                result=text,
+                step_events=[("step_completed", row, extra)],
+            )
             return False
         self.save(run.checkpoint(self.now, steps=[row]))
         self.pub_step("step_completed", row, **extra)
         return True
 
-    def _give_up(self, run: RunState, wf: Workflow, rt: StepRuntime, row: Row, error: dict[str, Any]) -> None:
+    def _give_up(
+        self, run: RunState, wf: Workflow, rt: StepRuntime, row: Row, error: dict[str, Any]
+    ) -> None:
         self.end(row, rt, "failed", error=codec.encode(error))
-        self.fail(run, wf, error, steps=[row], step_events=[("step_failed", row, {"error": public_error(error)})])
+        self.fail(
+            run,
+            wf,
+            error,
+            steps=[row],
+            step_events=[("step_failed", row, {"error": public_error(error)})],
+        )
 
-    def step_error(self, run: RunState, wf: Workflow, step: Step, rt: StepRuntime, row: Row, outcome: Outcome) -> None:
+    def step_error(
+        self, run: RunState, wf: Workflow, step: Step, rt: StepRuntime, row: Row, outcome: Outcome
+    ) -> None:
         """A failed attempt: schedule the retry off the worker, or fail the run."""
         if outcome.kind == "fail":
             error = error_plain("FailNow", str(outcome.value))
@@ -226,7 +259,9 @@ class Runner:
         cp = run.checkpoint(self.now, status="pending", release=True, wake_at=wake, steps=[row])
         cp.reset_waits_of = step.name
         self.save(cp)
-        self.pub_step("step_failed", row, error=public_error(error), next_retry_at=ms_to_iso(next_at))
+        self.pub_step(
+            "step_failed", row, error=public_error(error), next_retry_at=ms_to_iso(next_at)
+        )
 
     def suspend(self, run: RunState, rows: list[Row], rt: StepRuntime, outcome: Outcome) -> None:
         """Leave the run waiting; it holds nothing until its wake time or a wake-up."""
@@ -236,7 +271,11 @@ class Runner:
         else:
             wake, waiting_for = rt.wake_at, rt.waiting_for
         wake = _earliest(wake, run.row["deadline_at"])
-        self.save(run.checkpoint(self.now, status="waiting", release=True, wake_at=wake, suspend=True, steps=rows))
+        self.save(
+            run.checkpoint(
+                self.now, status="waiting", release=True, wake_at=wake, suspend=True, steps=rows
+            )
+        )
         for row in rows:
             self.pub_step("step_waiting", row, waiting_for=waiting_for)
         self.engine.pubsub.broadcast_workflow(
@@ -247,8 +286,15 @@ class Runner:
 
     def _branch(self, run: RunState, wf: Workflow, instr: Instr, node: Branch) -> bool:
         started = self.now
-        row: Row = {"id": new_id(), "execution_id": run.id, "step_name": instr.name, "step_type": "branch",
-                    "status": "running", "attempt": 1, "started_at": started}
+        row: Row = {
+            "id": new_id(),
+            "execution_id": run.id,
+            "step_name": instr.name,
+            "step_type": "branch",
+            "status": "running",
+            "attempt": 1,
+            "started_at": started,
+        }
         self.pub_step("step_started", row)
         rt = StepRuntime(self.engine, run.id, run.workflow_name, run.token, instr.name, 1)
         try:
@@ -292,7 +338,9 @@ class Runner:
 
     def _has_compensable(self, run: RunState, wf: Workflow) -> bool:
         done = self.engine.storage.completed_steps(run.id)
-        return any(r["step_name"] in wf.program.compensations for r in done if r["step_type"] == "step")
+        return any(
+            r["step_name"] in wf.program.compensations for r in done if r["step_type"] == "step"
+        )
 
     def finish(
         self,
@@ -315,8 +363,8 @@ class Runner:
         for kind, row, extra in step_events or []:
             self.pub_step(kind, row, **extra)
         kind = "workflow_completed" if status == "completed" else "workflow_failed"
-        extra: dict[str, Any] = {} if status == "completed" else {"error": public_error(run.error)}
-        self.engine.pubsub.broadcast_workflow(kind, run.payload(**extra))
+        info: dict[str, Any] = {} if status == "completed" else {"error": public_error(run.error)}
+        self.engine.pubsub.broadcast_workflow(kind, run.payload(**info))
         if run.row["parent_id"]:
             self.engine.notifier.notify("*")
 
@@ -324,7 +372,9 @@ class Runner:
 
     def save(self, checkpoint: Checkpoint) -> None:
         if not self.engine.storage.save(checkpoint):
-            raise LostClaimError(f"execution {checkpoint.execution['id']} was taken over or cancelled")
+            raise LostClaimError(
+                f"execution {checkpoint.execution['id']} was taken over or cancelled"
+            )
 
     def pub_step(self, kind: str, row: Row, **extra: Any) -> None:
         payload = {

@@ -50,7 +50,8 @@ class RunState:
 
     @property
     def current_step(self) -> str | None:
-        return self.row["current_step"]
+        step: str | None = self.row["current_step"]
+        return step
 
     def set_context(self, value: Any, text: str) -> None:
         self.context = value

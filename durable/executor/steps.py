@@ -46,7 +46,9 @@ class AsyncLoopThread:
                     ready.set()
                     loop.run_forever()
 
-                self._thread = threading.Thread(target=_run, name="durable-async-steps", daemon=True)
+                self._thread = threading.Thread(
+                    target=_run, name="durable-async-steps", daemon=True
+                )
                 self._thread.start()
                 ready.wait()
                 self._loop = loop
@@ -116,7 +118,9 @@ class StepInvoker:
         finally:
             deactivate(token)
 
-    def _call_async(self, step: Step, args: tuple[Any, ...], rt: StepRuntime, timeout: float | None) -> Any:
+    def _call_async(
+        self, step: Step, args: tuple[Any, ...], rt: StepRuntime, timeout: float | None
+    ) -> Any:
         capture = self._capture
 
         async def _body() -> Any:
@@ -128,7 +132,9 @@ class StepInvoker:
                     try:
                         return await asyncio.wait_for(step.fn(*args), timeout)
                     except TimeoutError:
-                        raise StepTimeoutError(f"step {step.name!r} timed out after {timeout:g}s") from None
+                        raise StepTimeoutError(
+                            f"step {step.name!r} timed out after {timeout:g}s"
+                        ) from None
             finally:
                 deactivate(token)
 

@@ -79,7 +79,9 @@ class PubSub:
 
     def broadcast_input(self, kind: str, payload: dict[str, Any]) -> None:
         """To the inputs topic and the execution's own topic."""
-        self._publish((self.inputs_topic(), self.workflow_topic(payload["workflow_id"])), kind, payload)
+        self._publish(
+            (self.inputs_topic(), self.workflow_topic(payload["workflow_id"])), kind, payload
+        )
 
     def broadcast_schedule(self, kind: str, payload: dict[str, Any]) -> None:
         """To the schedules topic."""

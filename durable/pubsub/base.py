@@ -11,6 +11,7 @@ Topics are scoped per Durable instance name:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -105,10 +106,8 @@ class Subscription:
             waker = self._waker
         if waker is not None:
             loop, flag = waker
-            try:
+            with contextlib.suppress(RuntimeError):  # loop closed: the consumer is gone
                 loop.call_soon_threadsafe(flag.set)
-            except RuntimeError:  # loop closed: the async consumer is gone
-                pass
 
     def close(self) -> None:
         if not self.closed:

@@ -35,7 +35,9 @@ def _check_queues(queues: Mapping[str, int]) -> dict[str, int]:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"queue names must be non-empty strings, got {name!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigurationError(f"queue {name!r}: concurrency must be an int >= 1, got {limit!r}")
+            raise ConfigurationError(
+                f"queue {name!r}: concurrency must be an int >= 1, got {limit!r}"
+            )
         out[name] = limit
     return out
 
@@ -60,7 +62,9 @@ class Worker:
         self.invoker = StepInvoker(capture)
         total = sum(self.queues.values())
         self._pool = concurrent.futures.ThreadPoolExecutor(total, thread_name_prefix="durable-run")
-        self._children = concurrent.futures.ThreadPoolExecutor(children_threads, thread_name_prefix="durable-par")
+        self._children = concurrent.futures.ThreadPoolExecutor(
+            children_threads, thread_name_prefix="durable-par"
+        )
         self._stopping = threading.Event()
         self.runner = Runner(engine, self.invoker, self._children, self._stopping.is_set)
         self._running = dict.fromkeys(self.queues, 0)
@@ -97,9 +101,13 @@ class Worker:
         with self._idle:
             self._idle.wait_for(lambda: not any(self._running.values()), timeout=grace_seconds)
         try:
-            released = self.engine.storage.release_worker_claims(self.id, self.engine.clock.now_ms())
+            released = self.engine.storage.release_worker_claims(
+                self.id, self.engine.clock.now_ms()
+            )
             if released:
-                log.warning("worker %s released %d claims still in flight at shutdown", self.id, released)
+                log.warning(
+                    "worker %s released %d claims still in flight at shutdown", self.id, released
+                )
                 self.engine.notifier.notify("*")
             self.engine.storage.remove_worker(self.id)
         except DurableError:
@@ -141,7 +149,9 @@ class Worker:
                 backoff = 0.0
             except DurableError as exc:
                 backoff = min(30.0, backoff * 2 or 0.5)
-                log.warning("worker %s: claiming failed (%s); retrying in %.1fs", self.id, exc, backoff)
+                log.warning(
+                    "worker %s: claiming failed (%s); retrying in %.1fs", self.id, exc, backoff
+                )
                 self._wake.wait(backoff)
                 continue
             if not claimed:
@@ -204,7 +214,9 @@ class Worker:
         for row in recovered:
             log.warning(
                 "recovered execution %s of %s: worker %s stopped heart-beating",
-                row["id"], row["workflow_name"], row["locked_by"],
+                row["id"],
+                row["workflow_name"],
+                row["locked_by"],
             )
         if recovered:
             engine.notifier.notify("*")
@@ -221,5 +233,3 @@ class Worker:
                 log.warning("worker %s: maintenance failed (%s)", self.id, exc)
             except Exception:
                 log.exception("worker %s: maintenance hook failed", self.id)
-
-

@@ -38,10 +38,16 @@ class Schedule:
         if (self.cron is None) == (self.every is None):
             raise DefinitionError(f"schedule {self.name!r}: give exactly one of cron= or every=")
         if self.every is not None and (
-            isinstance(self.every, bool) or not isinstance(self.every, int | float) or self.every <= 0
+            isinstance(self.every, bool)
+            or not isinstance(self.every, int | float)
+            or self.every <= 0
         ):
-            raise DefinitionError(f"schedule {self.name!r}: every= must be a positive number of seconds")
+            raise DefinitionError(
+                f"schedule {self.name!r}: every= must be a positive number of seconds"
+            )
         if self.catch_up not in ("latest", "all", "none"):
-            raise DefinitionError(f"schedule {self.name!r}: catch_up must be 'latest', 'all' or 'none'")
+            raise DefinitionError(
+                f"schedule {self.name!r}: catch_up must be 'latest', 'all' or 'none'"
+            )
         if self.overlap not in ("allow", "skip"):
             raise DefinitionError(f"schedule {self.name!r}: overlap must be 'allow' or 'skip'")

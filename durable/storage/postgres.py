@@ -46,7 +46,9 @@ class PostgresStorage(SqlStorage):
 
     dialect = "postgres"
 
-    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, connect_timeout_seconds: float = 5.0
+    ) -> None:
         if psycopg is None:
             raise ConfigurationError(
                 "PostgreSQL support needs psycopg: pip install 'durable[postgres]'"
@@ -145,4 +147,3 @@ def _redact(url: str) -> str:
 def check_url(url: str) -> None:
     if not url.startswith(("postgresql://", "postgres://")):
         raise ConfigurationError(f"not a PostgreSQL URL: {url!r}")
-

@@ -89,7 +89,9 @@ class SqlStorage:
     def find_ids_by_prefix(self, prefix: str, limit: int) -> list[str]:
         pattern = _like_prefix(prefix)
         with self._read() as tx:
-            return [r["id"] for r in tx.all("find_ids_by_prefix", {"pattern": pattern, "limit": limit})]
+            return [
+                r["id"] for r in tx.all("find_ids_by_prefix", {"pattern": pattern, "limit": limit})
+            ]
 
     def list_executions(
         self, flt: ExecutionFilter, limit: int, cursor: tuple[int, str] | None
@@ -125,7 +127,13 @@ class SqlStorage:
     # ---- the worker's path -------------------------------------------------
 
     def claim(self, queue: str, limit: int, worker_id: str, token: str, now: int) -> list[Row]:
-        params = {"queue": queue, "limit": limit, "worker_id": worker_id, "token": token, "now": now}
+        params = {
+            "queue": queue,
+            "limit": limit,
+            "worker_id": worker_id,
+            "token": token,
+            "now": now,
+        }
         with self._tx() as tx:
             return tx.all("claim", params)
 
@@ -142,7 +150,10 @@ class SqlStorage:
             for child in checkpoint.children:
                 tx.run("insert_execution", {**_EXEC_DEFAULTS, **child, "now": now})
             if checkpoint.reset_waits_of is not None:
-                tx.run("reset_step_waits", {"execution_id": ex["id"], "step_name": checkpoint.reset_waits_of})
+                tx.run(
+                    "reset_step_waits",
+                    {"execution_id": ex["id"], "step_name": checkpoint.reset_waits_of},
+                )
             if checkpoint.terminal:
                 tx.run("cancel_pending_waits", {"execution_id": ex["id"], "now": now})
                 tx.run("inbox_discard", {"execution_id": ex["id"]})
@@ -156,7 +167,9 @@ class SqlStorage:
         with self._tx() as tx:
             owner = tx.one("get_execution", {"id": execution_id})
             if owner is None or owner["lock_token"] != token:
-                raise LostClaimError(f"execution {execution_id} is no longer claimed by this worker")
+                raise LostClaimError(
+                    f"execution {execution_id} is no longer claimed by this worker"
+                )
             for child in children:
                 tx.run("insert_execution", {**_EXEC_DEFAULTS, **child, "now": now})
             for row in rows:
@@ -168,7 +181,10 @@ class SqlStorage:
                 if wait["status"] != "pending" or wait["kind"] not in ("event", "input"):
                     continue
                 if _consume_inbox(tx, wait, now) and wait["mode"] == "any":
-                    tx.run("cancel_wait_siblings", {**key, "seq": wait["seq"], "id": wait["id"], "now": now})
+                    tx.run(
+                        "cancel_wait_siblings",
+                        {**key, "seq": wait["seq"], "id": wait["id"], "now": now},
+                    )
                     break
             return [w for w in tx.all("waits_for_step", key) if w["seq"] == first["seq"]]
 
@@ -180,13 +196,19 @@ class SqlStorage:
         expired = []
         with self._tx() as tx:
             for wait_id in wait_ids:
-                if tx.run("resolve_wait", {"id": wait_id, "status": "timed_out", "value": None, "now": now}):
+                if tx.run(
+                    "resolve_wait",
+                    {"id": wait_id, "status": "timed_out", "value": None, "now": now},
+                ):
                     expired.append(wait_id)
         return expired
 
     def cancel_step_waits(self, execution_id: str, step_name: str, now: int) -> None:
         with self._tx() as tx:
-            tx.run("cancel_step_waits", {"execution_id": execution_id, "step_name": step_name, "now": now})
+            tx.run(
+                "cancel_step_waits",
+                {"execution_id": execution_id, "step_name": step_name, "now": now},
+            )
 
     # ---- from outside a run -------------------------------------------------
 
@@ -194,10 +216,18 @@ class SqlStorage:
         with self._tx() as tx:
             inserted = tx.one(
                 "inbox_insert",
-                {"execution_id": execution_id, "kind": "event", "name": name, "payload": payload, "now": now},
+                {
+                    "execution_id": execution_id,
+                    "kind": "event",
+                    "name": name,
+                    "payload": payload,
+                    "now": now,
+                },
             )
             assert inserted is not None
-            wait = tx.one("first_pending_wait", {"execution_id": execution_id, "kind": "event", "name": name})
+            wait = tx.one(
+                "first_pending_wait", {"execution_id": execution_id, "kind": "event", "name": name}
+            )
             if wait is None:
                 return None
             tx.run("inbox_consume", {"id": inserted["id"], "wait_id": wait["id"], "now": now})
@@ -206,7 +236,9 @@ class SqlStorage:
 
     def get_pending_input(self, execution_id: str, name: str) -> Row | None:
         with self._read() as tx:
-            return tx.one("first_pending_wait", {"execution_id": execution_id, "kind": "input", "name": name})
+            return tx.one(
+                "first_pending_wait", {"execution_id": execution_id, "kind": "input", "name": name}
+            )
 
     def list_input_waits(self, execution_id: str, name: str) -> list[Row]:
         with self._read() as tx:
@@ -222,7 +254,13 @@ class SqlStorage:
             tx.run("reopen_wait", {"id": wait_id})
 
     def buffer_input(self, execution_id: str, name: str, value: str, now: int) -> bool:
-        params = {"execution_id": execution_id, "kind": "input", "name": name, "payload": value, "now": now}
+        params = {
+            "execution_id": execution_id,
+            "kind": "input",
+            "name": name,
+            "payload": value,
+            "now": now,
+        }
         with self._tx() as tx:
             if tx.one("inbox_oldest", params) is not None:
                 return False
@@ -259,7 +297,10 @@ class SqlStorage:
 
     def retry_execution(self, execution_id: str, attempts: str, now: int) -> bool:
         with self._tx() as tx:
-            return tx.run("retry_execution", {"id": execution_id, "attempts": attempts, "now": now}) == 1
+            return (
+                tx.run("retry_execution", {"id": execution_id, "attempts": attempts, "now": now})
+                == 1
+            )
 
     def recover_stale(self, stale_before: int, now: int) -> list[Row]:
         with self._tx() as tx:
@@ -321,12 +362,17 @@ def _consume_inbox(tx: Tx, wait: Row, now: int) -> bool:
     if not tx.run("inbox_consume", {"id": entry["id"], "wait_id": wait["id"], "now": now}):
         return False
     # a buffered input is validated by the step that reads it (see wait.py)
-    tx.run("resolve_wait", {"id": wait["id"], "status": "resolved", "value": entry["payload"], "now": now})
+    tx.run(
+        "resolve_wait",
+        {"id": wait["id"], "status": "resolved", "value": entry["payload"], "now": now},
+    )
     return True
 
 
 def _resolve_and_wake(tx: Tx, wait: Row, value: str, now: int) -> bool:
-    if not tx.run("resolve_wait", {"id": wait["id"], "status": "resolved", "value": value, "now": now}):
+    if not tx.run(
+        "resolve_wait", {"id": wait["id"], "status": "resolved", "value": value, "now": now}
+    ):
         return False
     key = {"execution_id": wait["execution_id"], "step_name": wait["step_name"], "seq": wait["seq"]}
     if wait["mode"] == "any":
@@ -343,4 +389,3 @@ def _notify_parent(tx: Tx, child_id: str, value: str, now: int) -> None:
     wait = tx.one("pending_child_wait", {"child_id": child_id})
     if wait is not None:
         _resolve_and_wake(tx, wait, value, now)
-

@@ -47,7 +47,9 @@ class SqliteStorage(SqlStorage):
 
     dialect = "sqlite"
 
-    def __init__(self, path: str, *, busy_timeout_ms: int = 30000, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str, *, busy_timeout_ms: int = 30000, synchronous: str = "NORMAL"
+    ) -> None:
         if sqlite3.sqlite_version_info < _MIN_SQLITE:
             raise StorageError(
                 f"SQLite {sqlite3.sqlite_version} is too old; Durable needs 3.35 or newer"
@@ -57,9 +59,13 @@ class SqliteStorage(SqlStorage):
         if path != ":memory:":
             folder = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(folder):
-                raise StorageError(f"cannot open SQLite database {path!r}: folder {folder!r} does not exist")
+                raise StorageError(
+                    f"cannot open SQLite database {path!r}: folder {folder!r} does not exist"
+                )
         try:
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+            )
             self._conn.row_factory = sqlite3.Row
             if path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
