@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
@@ -19,13 +20,25 @@ def parse(text: str) -> dict[str, str]:
 
 
 def load_queries(dialect: str) -> dict[str, str]:
-    """Shared queries overlaid with the dialect's overrides, in ``:name`` style."""
+    """Every shared ``sql/*.sql`` file, overlaid by ``sql/<dialect>/*.sql`` (same
+    query name wins), in ``:name`` style. A name defined twice at one level is an error."""
     base = resources.files("durable.storage") / "sql"
-    queries = parse((base / "queries.sql").read_text("utf-8"))
-    override = base / dialect / "queries.sql"
-    if override.is_file():
-        queries.update(parse(override.read_text("utf-8")))
+    queries = _load_folder(base)
+    folder = base / dialect
+    if folder.is_dir():
+        queries.update(_load_folder(folder))
     return queries
+
+
+def _load_folder(folder: Traversable) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_file() and entry.name.endswith(".sql"):
+            for name, sql in parse(entry.read_text("utf-8")).items():
+                if name in out:
+                    raise RuntimeError(f"query {name!r} is defined twice in {folder}")
+                out[name] = sql
+    return out
 
 
 def to_pyformat(sql: str) -> str:
