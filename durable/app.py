@@ -188,6 +188,25 @@ class Durable:
         engine.insert([row])
         return str(row["id"])
 
+    def start_many(
+        self,
+        workflow: Workflow | str,
+        inputs: Sequence[Any],
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        scheduled_at: datetime | None = None,
+    ) -> list[str]:
+        """Start one execution per input in a single transaction (all or none)."""
+        engine = self._ready()
+        wake = to_ms(scheduled_at, "scheduled_at") if scheduled_at is not None else None
+        rows = [
+            engine.execution_row(workflow, item, queue=queue, priority=priority, wake_at=wake)
+            for item in inputs
+        ]
+        engine.insert(rows)
+        return [str(r["id"]) for r in rows]
+
     def get_execution(self, execution_id: str) -> Execution:
         """The execution with this id (ExecutionNotFoundError if none)."""
         self._ready()
@@ -470,6 +489,7 @@ class Durable:
     # ---- async forms ------------------------------------------------------------------
 
     start_async = _async_twin(start)
+    start_many_async = _async_twin(start_many)
     get_execution_async = _async_twin(get_execution)
     list_executions_async = _async_twin(list_executions)
     list_steps_async = _async_twin(list_steps)

@@ -136,7 +136,9 @@ class Engine:
             "started_at": None,
             "completed_at": None,
         }
-        self.pubsub.broadcast_workflow("workflow_started", workflow_payload(full))
+        self.pubsub.broadcast_workflow(
+            "workflow_started", lambda: workflow_payload(full), execution_id=row["id"]
+        )
         self.notifier.notify(row["queue"])
 
     def child_row(self, ref: Workflow | str, input: Any, rt: StepRuntime, queue: str | None) -> Row:

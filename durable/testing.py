@@ -31,6 +31,9 @@ class RecordingBus(MemoryBus):
         super().__init__(name)
         self.published: list[Event] = []
 
+    def has_subscribers(self, topic: str) -> bool:
+        return True  # it records everything
+
     def publish(self, topic: str, event: Event) -> None:
         self.published.append(event)
         super().publish(topic, event)

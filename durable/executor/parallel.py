@@ -147,6 +147,7 @@ def _settle_child(
         block.waiting_rows.append(
             runner.end(row, rt, "waiting" if outcome.kind == "suspend" else "snoozed")
         )
+        run.had_waits = True
         return
     if outcome.kind == "cancel":
         block.cancel_reason = str(outcome.value)
@@ -284,6 +285,6 @@ def _leave_pending(runner: Runner, run: Any, block: _Block) -> None:
             waiting_for=[w for w in block.waiting_for if w.get("step") == row["step_name"]],
         )
     if waiting:
-        runner.engine.pubsub.broadcast_workflow(
-            "workflow_waiting", run.payload(waiting_for=block.waiting_for, wake_at=ms_to_iso(wake))
+        runner.pub_workflow(
+            "workflow_waiting", run, waiting_for=block.waiting_for, wake_at=ms_to_iso(wake)
         )

@@ -57,7 +57,7 @@ class Runner:
 
     def run(self, row: Row) -> None:
         run = RunState.from_claim(row)
-        self.engine.pubsub.broadcast_workflow("workflow_resumed", run.payload())
+        self.pub_workflow("workflow_resumed", run)
         try:
             self._drive(run)
         except LostClaimError as exc:
@@ -278,9 +278,7 @@ class Runner:
         )
         for row in rows:
             self.pub_step("step_waiting", row, waiting_for=waiting_for)
-        self.engine.pubsub.broadcast_workflow(
-            "workflow_waiting", run.payload(waiting_for=waiting_for, wake_at=ms_to_iso(wake))
-        )
+        self.pub_workflow("workflow_waiting", run, waiting_for=waiting_for, wake_at=ms_to_iso(wake))
 
     # ---- branch -------------------------------------------------------------------
 
@@ -364,7 +362,7 @@ class Runner:
             self.pub_step(kind, row, **extra)
         kind = "workflow_completed" if status == "completed" else "workflow_failed"
         info: dict[str, Any] = {} if status == "completed" else {"error": public_error(run.error)}
-        self.engine.pubsub.broadcast_workflow(kind, run.payload(**info))
+        self.pub_workflow(kind, run, **info)
         if run.row["parent_id"]:
             self.engine.notifier.notify("*")
 
@@ -377,19 +375,27 @@ class Runner:
             )
 
     def pub_step(self, kind: str, row: Row, **extra: Any) -> None:
-        payload = {
-            "id": row["id"],
-            "workflow_id": row["execution_id"],
-            "step_name": row["step_name"],
-            "step_type": row["step_type"],
-            "status": row["status"],
-            "attempt": row["attempt"],
-            "duration_ms": row.get("duration_ms"),
-            "started_at": ms_to_iso(row["started_at"]),
-            "completed_at": ms_to_iso(row.get("completed_at")),
-        }
-        payload.update(extra)
-        self.engine.pubsub.broadcast_step(kind, payload)
+        def build() -> dict[str, Any]:
+            payload = {
+                "id": row["id"],
+                "workflow_id": row["execution_id"],
+                "step_name": row["step_name"],
+                "step_type": row["step_type"],
+                "status": row["status"],
+                "attempt": row["attempt"],
+                "duration_ms": row.get("duration_ms"),
+                "started_at": ms_to_iso(row["started_at"]),
+                "completed_at": ms_to_iso(row.get("completed_at")),
+            }
+            payload.update(extra)
+            return payload
+
+        self.engine.pubsub.broadcast_step(kind, build, execution_id=row["execution_id"])
+
+    def pub_workflow(self, kind: str, run: RunState, **extra: Any) -> None:
+        self.engine.pubsub.broadcast_workflow(
+            kind, lambda: run.payload(**extra), execution_id=run.id
+        )
 
 
 def _earliest(a: int | None, b: int | None) -> int | None:

@@ -22,6 +22,7 @@ class RunState:
     context_json: str | None
     attempts: dict[str, dict[str, Any]]
     error: dict[str, Any] | None
+    had_waits: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -34,6 +35,7 @@ class RunState:
             context_json=row["context"],
             attempts=attempts,
             error=json.loads(row["error"]) if row["error"] else None,
+            had_waits=row["status"] == "waiting",
         )
 
     @property
@@ -96,7 +98,8 @@ class RunState:
             "deadline_at": self.row["deadline_at"],
             "completed_at": self.row["completed_at"] if terminal else None,
         }
-        return Checkpoint(execution=ex, now=now, steps=steps or [], terminal=terminal)
+        cleanup = terminal and self.had_waits
+        return Checkpoint(execution=ex, now=now, steps=steps or [], cleanup_waits=cleanup)
 
     def payload(self, **extra: Any) -> dict[str, Any]:
         """The workflow event payload (reference field names kept)."""

@@ -8,6 +8,7 @@ four broadcast helpers. Broadcasting never raises and never blocks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import PubSubNotConfiguredError
@@ -18,6 +19,17 @@ from .memory import MemoryBus
 __all__ = ["EVENT_KINDS", "Bus", "Event", "MemoryBus", "PubSub", "Subscription", "default_name"]
 
 log = logging.getLogger("durable.pubsub")
+
+Payload = dict[str, Any] | Callable[[], dict[str, Any]]
+"""A payload, or a function building it (called only when someone listens)."""
+
+
+def _ident(payload: Payload, given: str | None, key: str) -> str:
+    if given is not None:
+        return given
+    if callable(payload):
+        raise TypeError("pass execution_id= with a lazy payload")
+    return str(payload[key])
 
 
 class PubSub:
@@ -59,30 +71,47 @@ class PubSub:
         if self._bus is not None:
             self._bus.unsubscribe(subscription)
 
-    def _publish(self, topics: tuple[str, ...], kind: str, payload: dict[str, Any]) -> None:
+    def listening(self, *topics: str) -> bool:
+        """Whether publishing to any of ``topics`` can reach anyone (cheap)."""
         bus = self._bus
         if bus is None:
+            return False
+        check = getattr(bus, "has_subscribers", None)
+        return True if check is None else any(check(t) for t in topics)
+
+    def _publish(self, topics: tuple[str, ...], kind: str, payload: Payload) -> None:
+        bus = self._bus
+        if bus is None or not self.listening(*topics):
             return
+        if callable(payload):
+            payload = payload()
         for topic in topics:
             try:
                 bus.publish(topic, Event(kind, payload, topic))
             except Exception:  # a broken bus must never break the executor
                 log.exception("publishing %s to %s failed", kind, topic)
 
-    def broadcast_workflow(self, kind: str, payload: dict[str, Any]) -> None:
+    def broadcast_workflow(
+        self, kind: str, payload: Payload, *, execution_id: str | None = None
+    ) -> None:
         """To the workflows topic and the execution's own topic."""
-        self._publish((self.workflows_topic(), self.workflow_topic(payload["id"])), kind, payload)
+        ident = _ident(payload, execution_id, "id")
+        self._publish((self.workflows_topic(), self.workflow_topic(ident)), kind, payload)
 
-    def broadcast_step(self, kind: str, payload: dict[str, Any]) -> None:
+    def broadcast_step(
+        self, kind: str, payload: Payload, *, execution_id: str | None = None
+    ) -> None:
         """To the execution's own topic only."""
-        self._publish((self.workflow_topic(payload["workflow_id"]),), kind, payload)
+        ident = _ident(payload, execution_id, "workflow_id")
+        self._publish((self.workflow_topic(ident),), kind, payload)
 
-    def broadcast_input(self, kind: str, payload: dict[str, Any]) -> None:
+    def broadcast_input(
+        self, kind: str, payload: Payload, *, execution_id: str | None = None
+    ) -> None:
         """To the inputs topic and the execution's own topic."""
-        self._publish(
-            (self.inputs_topic(), self.workflow_topic(payload["workflow_id"])), kind, payload
-        )
+        ident = _ident(payload, execution_id, "workflow_id")
+        self._publish((self.inputs_topic(), self.workflow_topic(ident)), kind, payload)
 
-    def broadcast_schedule(self, kind: str, payload: dict[str, Any]) -> None:
+    def broadcast_schedule(self, kind: str, payload: Payload) -> None:
         """To the schedules topic."""
         self._publish((self.schedules_topic(),), kind, payload)

@@ -22,6 +22,9 @@ class MemoryBus:
         for sub in subs:
             sub.deliver(event)
 
+    def has_subscribers(self, topic: str) -> bool:
+        return topic in self._subs
+
     def subscribe(self, topic: str, *, buffer: int = 1000) -> Subscription:
         sub = Subscription(topic=topic, buffer=buffer)
         with self._lock:

@@ -51,7 +51,7 @@ class Checkpoint:
     waits: list[Row] = field(default_factory=list)
     children: list[Row] = field(default_factory=list)
     notify_parent: tuple[str, str] | None = None  # (child id, value json)
-    terminal: bool = False
+    cleanup_waits: bool = False  # cancel the run's pending waits (it ends while waiting)
     reset_waits_of: str | None = None  # a failed step whose ended waits re-arm on retry
 
 

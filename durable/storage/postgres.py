@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ConfigurationError, SchemaError, StorageError
-from .base import Row
+from .base import Checkpoint, Row
 from .migrations import SCHEMA_TABLE_SQL, pending, split_statements
 from .sql_base import SqlStorage
 from .sqlfile import load_queries, to_pyformat
@@ -20,7 +20,21 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     psycopg = None  # type: ignore[assignment]
 
-_MIGRATION_LOCK = 7_311_942_001  # pg_advisory_xact_lock key for migrations
+_MIGRATION_LOCK = 7_311_942_001
+_STEP_KEYS = (
+    "id",
+    "step_name",
+    "step_type",
+    "status",
+    "attempt",
+    "result",
+    "error",
+    "logs",
+    "started_at",
+    "completed_at",
+    "duration_ms",
+    "next_retry_at",
+)  # pg_advisory_xact_lock key for migrations
 
 
 class _PgTx:
@@ -47,7 +61,7 @@ class PostgresStorage(SqlStorage):
     dialect = "postgres"
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, connect_timeout_seconds: float = 5.0
+        self, url: str, *, pool_size: int = 20, connect_timeout_seconds: float = 5.0
     ) -> None:
         if psycopg is None:
             raise ConfigurationError(
@@ -96,6 +110,28 @@ class PostgresStorage(SqlStorage):
     def _read(self) -> Iterator[_PgTx]:
         with self._conn() as conn:
             yield _PgTx(conn, self._queries)
+
+    @contextmanager
+    def _auto(self) -> Iterator[_PgTx]:
+        with self._conn() as conn:  # autocommit: one statement is its own transaction
+            yield _PgTx(conn, self._queries)
+
+    def save(self, checkpoint: Checkpoint) -> bool:
+        """One round trip for the common checkpoint (at most one step row)."""
+        cp = checkpoint
+        if cp.waits or cp.children or cp.notify_parent or cp.reset_waits_of or len(cp.steps) > 1:
+            return super().save(cp)
+        step = cp.steps[0] if cp.steps else {}
+        params: dict[str, Any] = {
+            **cp.execution,
+            "now": cp.now,
+            "cleanup": 1 if cp.cleanup_waits else 0,
+        }
+        for key in _STEP_KEYS:
+            params[f"s_{key}"] = step.get(key)
+        with self._auto() as tx:
+            row = tx.one("save_fast", params)
+        return row is not None and row["n"] == 1
 
     def connection(self) -> Any:
         """A pooled connection context manager (for LISTEN/NOTIFY helpers)."""

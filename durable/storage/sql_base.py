@@ -75,6 +75,10 @@ class SqlStorage:
     def _read(self) -> AbstractContextManager[Tx]:
         return self._tx()
 
+    def _auto(self) -> AbstractContextManager[Tx]:
+        """For a single write statement: a dialect may skip the explicit transaction."""
+        return self._tx()
+
     # ---- executions -----------------------------------------------------
 
     def create_executions(self, rows: list[Row], now: int) -> None:
@@ -134,7 +138,7 @@ class SqlStorage:
             "token": token,
             "now": now,
         }
-        with self._tx() as tx:
+        with self._auto() as tx:
             return tx.all("claim", params)
 
     def save(self, checkpoint: Checkpoint) -> bool:
@@ -154,9 +158,8 @@ class SqlStorage:
                     "reset_step_waits",
                     {"execution_id": ex["id"], "step_name": checkpoint.reset_waits_of},
                 )
-            if checkpoint.terminal:
+            if checkpoint.cleanup_waits:
                 tx.run("cancel_pending_waits", {"execution_id": ex["id"], "now": now})
-                tx.run("inbox_discard", {"execution_id": ex["id"]})
             if checkpoint.notify_parent is not None:
                 _notify_parent(tx, *checkpoint.notify_parent, now)
         return True
@@ -204,7 +207,7 @@ class SqlStorage:
         return expired
 
     def cancel_step_waits(self, execution_id: str, step_name: str, now: int) -> None:
-        with self._tx() as tx:
+        with self._auto() as tx:
             tx.run(
                 "cancel_step_waits",
                 {"execution_id": execution_id, "step_name": step_name, "now": now},
@@ -250,7 +253,7 @@ class SqlStorage:
 
     def reopen_wait(self, wait_id: str, now: int) -> None:
         """Put a wait back to pending (a buffered input failed validation)."""
-        with self._tx() as tx:
+        with self._auto() as tx:
             tx.run("reopen_wait", {"id": wait_id})
 
     def buffer_input(self, execution_id: str, name: str, value: str, now: int) -> bool:
@@ -296,18 +299,18 @@ class SqlStorage:
             return n
 
     def retry_execution(self, execution_id: str, attempts: str, now: int) -> bool:
-        with self._tx() as tx:
+        with self._auto() as tx:
             return (
                 tx.run("retry_execution", {"id": execution_id, "attempts": attempts, "now": now})
                 == 1
             )
 
     def recover_stale(self, stale_before: int, now: int) -> list[Row]:
-        with self._tx() as tx:
+        with self._auto() as tx:
             return tx.all("recover_stale", {"stale_before": stale_before, "now": now})
 
     def release_worker_claims(self, worker_id: str, now: int) -> int:
-        with self._tx() as tx:
+        with self._auto() as tx:
             return tx.run("release_worker_claims", {"worker_id": worker_id, "now": now})
 
     def heartbeat(self, worker: Row, now: int) -> None:
@@ -316,11 +319,11 @@ class SqlStorage:
             tx.run("heartbeat_claims", {"worker_id": worker["id"], "now": now})
 
     def remove_worker(self, worker_id: str) -> None:
-        with self._tx() as tx:
+        with self._auto() as tx:
             tx.run("delete_worker", {"id": worker_id})
 
     def delete_dead_workers(self, before: int) -> int:
-        with self._tx() as tx:
+        with self._auto() as tx:
             return tx.run("delete_dead_workers", {"before": before})
 
     def list_workers(self) -> list[Row]:
