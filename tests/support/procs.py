@@ -20,10 +20,14 @@ def spawn(
     full_env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), str(ROOT / "tests"), full_env.get("PYTHONPATH", "")]
     )
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [sys.executable, *args], env=full_env, stdout=out, stderr=subprocess.STDOUT
-    )
+    if log is None:
+        return subprocess.Popen(
+            [sys.executable, *args], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, *args], env=full_env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def wait_until(
