@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from durable import Durable, Retry, Workflow, step
+from durable import Durable, Retry, Workflow, parallel, step
 from durable.wait import sleep as durable_sleep
 from durable.wait import wait_for_event, wait_for_input
 
@@ -85,3 +85,50 @@ def app() -> Durable:
         heartbeat_interval_seconds=0.5,
         maintenance_interval_seconds=0.5,
     )
+
+
+def _par_child(name: str, index: int) -> Any:
+    def body(ctx: dict[str, Any]) -> str:
+        _effect(name, ctx)  # children finish one after another: p1 first, p5 last
+        time.sleep(float(os.environ.get("DURABLE_STEP_SLEEP", "0")) * index)
+        return name
+
+    body.__name__ = name
+    return body
+
+
+def _reserve(ctx: dict[str, Any]) -> dict[str, Any]:
+    _effect("reserve", ctx)
+    return ctx
+
+
+def _release(ctx: dict[str, Any]) -> None:
+    _effect("release", ctx)
+
+
+def _charge(ctx: dict[str, Any]) -> dict[str, Any]:
+    _effect("charge", ctx)
+    return ctx
+
+
+def _refund(ctx: dict[str, Any]) -> None:
+    _effect("refund", ctx)
+
+
+def _explode(ctx: dict[str, Any]) -> None:
+    raise RuntimeError("payment provider is gone")
+
+
+PARALLEL = Workflow(
+    "parallel_five", [parallel([step(_par_child(f"p{i}", i)) for i in range(1, 6)]), step(_make_step("joined"))]
+)
+SAGA = Workflow(
+    "saga",
+    [
+        step(_reserve, compensate=_release),
+        step(_charge, compensate=_refund),
+        step(_make_step("ship"), compensate=_make_step("unship")),
+        step(_explode),
+    ],
+)
+ALL.extend([PARALLEL, SAGA])
