@@ -70,7 +70,9 @@ def main() -> None:
     else:
         import psycopg
 
-        base = os.environ.get("DURABLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+        base = os.environ.get(
+            "DURABLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        )
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS durable_bench_wait WITH (FORCE)")
             conn.execute("CREATE DATABASE durable_bench_wait")
@@ -79,7 +81,18 @@ def main() -> None:
     app = make_app()
     app.migrate()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "durable", "--app", "bench.waiting:make_app", "worker", "-q", "default=16", "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "durable",
+            "--app",
+            "bench.waiting:make_app",
+            "worker",
+            "-q",
+            "default=16",
+            "--log-level",
+            "WARNING",
+        ],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     time.sleep(2)
@@ -108,11 +121,17 @@ def main() -> None:
     worker.terminate()
     worker.wait(30)
     app.close()
-    print(f"backend={args.db} n={args.n} (half sleeping {nap_s:g}s, half waiting for an event) worker concurrency=16")
+    print(
+        f"backend={args.db} n={args.n} (half sleeping {nap_s:g}s, half waiting for an event) worker concurrency=16"
+    )
     print(f"  all {args.n} parked (status waiting) after {parked:.1f}s")
-    print(f"  worker RSS: {rss_before:.0f} MB before, {rss_parked:.0f} MB with all parked, {rss_after:.0f} MB after all resumed")
+    print(
+        f"  worker RSS: {rss_before:.0f} MB before, {rss_parked:.0f} MB with all parked, {rss_after:.0f} MB after all resumed"
+    )
     print(f"  worker CPU while {args.n} runs wait: {idle_cpu * 100:.1f}% of one core")
-    print(f"  all resumed and completed {resumed:.1f}s after the events were sent (sleepers due at {nap_s:g}s)")
+    print(
+        f"  all resumed and completed {resumed:.1f}s after the events were sent (sleepers due at {nap_s:g}s)"
+    )
 
 
 if __name__ == "__main__":

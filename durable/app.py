@@ -24,11 +24,16 @@ from .errors import (
     StepError,
 )
 from .inputs import validate
+from .logcapture import LogCapture
 from .models import Execution, Page, PendingEvent, PendingInput, StepExecution
-from .notify import LocalNotifier, Notifier
+from .notify import Notifier
 from .pubsub import Bus, MemoryBus, PubSub, Subscription
+from .pubsub.relay import open_bus
 from .query import Query
+from .queue.notifiers import default_notifier
 from .queue.worker import Worker
+from .retention import Retention, RetentionPass
+from .scheduler.manager import ScheduleManager
 from .storage import Storage, WaitFilter, open_storage
 from .workflow import Workflow
 
@@ -65,7 +70,7 @@ class Durable:
         *,
         name: str = "durable",
         clock: Clock | None = None,
-        pubsub: bool | Bus | None = True,
+        pubsub: bool | str | Bus | None = True,
         notifier: Notifier | None = None,
         auto_migrate: bool = True,
         queues: Mapping[str, int] | None = None,
@@ -75,6 +80,8 @@ class Durable:
         maintenance_interval_seconds: float = 5.0,
         storage: Storage | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        log_capture: bool | LogCapture | None = True,
+        retention: Retention | Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or ":" in name:
             raise ConfigurationError(f"name must be a non-empty string without ':', got {name!r}")
@@ -97,9 +104,11 @@ class Durable:
             bus: Bus | None = MemoryBus(f"{name}.pubsub")
         elif pubsub is False or pubsub is None:
             bus = None
+        elif isinstance(pubsub, str):  # "postgres", "sqlite", "redis://...": across processes
+            bus = open_bus(pubsub, self.storage, f"{name}.pubsub", clock)
         else:
             bus = pubsub
-        self._owns_bus = pubsub is True
+        self._owns_bus = pubsub is True or isinstance(pubsub, str)
         self.pubsub = PubSub(name, bus)
         config = EngineConfig(
             poll_interval_seconds=poll_interval_seconds,
@@ -112,7 +121,7 @@ class Durable:
             storage=self.storage,
             clock=clock or SystemClock(),
             pubsub=self.pubsub,
-            notifier=notifier or LocalNotifier(),
+            notifier=notifier or default_notifier(self.storage),
             config=config,
         )
         self.engine.register(workflows)
@@ -123,6 +132,12 @@ class Durable:
         self._default_queues = dict(queues) if queues else None
         self._worker: Worker | None = None
         self.capture_hook: Any = None
+        self.log_capture = LogCapture.from_option(log_capture)
+        if self.log_capture is not None:
+            self.capture_hook = self.log_capture.hook
+        self.retention = Retention.from_option(retention)
+        #: run-time schedule API: create/get/list/update/delete/enable/disable/trigger
+        self.schedules = ScheduleManager(self.engine, self._ready)
 
     # ---- setup --------------------------------------------------------------------
 
@@ -164,6 +179,7 @@ class Durable:
                                 "run `durable migrate --app <module:attribute>`"
                             )
                     self._schema_ready = True
+        self.schedules.ensure_declared()
         return self.engine
 
     # ---- starting and reading --------------------------------------------------------
@@ -423,6 +439,8 @@ class Durable:
 
     def subscribe(self, topic: str, *, buffer: int = 1000) -> Subscription:
         """Shortcut for ``app.pubsub.subscribe``."""
+        if self.pubsub.server is not None:
+            self._ready()  # a database-backed bus reads its tables
         return self.pubsub.subscribe(topic, buffer=buffer)
 
     # ---- workers -------------------------------------------------------------------
@@ -430,8 +448,13 @@ class Durable:
     def worker(self, queues: Mapping[str, int] | None = None, **options: Any) -> Worker:
         """A worker bound to this app (not started)."""
         engine = self._ready()
-        chosen = dict(queues or self._default_queues or self._all_queues())
+        if queues is None:
+            queues = self._default_queues or self._all_queues()
+        chosen = dict(queues)
         worker = Worker(engine, chosen, capture=self.capture_hook, **options)
+        self.schedules.attach(worker)
+        if self.retention is not None:
+            worker.maintenance_hooks.append(RetentionPass(engine, self.retention))
         return worker
 
     def _all_queues(self) -> dict[str, int]:

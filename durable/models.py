@@ -169,3 +169,33 @@ class Page:
 
     items: list[Any]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    """A stored schedule (cron or interval) and where it stands.
+
+    ``next_run_at`` is None while disabled. ``declared`` is True for schedules
+    declared on a workflow in code (stored at app start), False for those made
+    at run time. ``skipped_count`` counts ticks skipped by ``overlap="skip"``.
+    """
+
+    name: str
+    workflow_name: str
+    cron: str | None
+    every_seconds: float | None
+    timezone: str
+    input: Any
+    queue: str | None
+    priority: int
+    enabled: bool
+    catch_up: str
+    overlap: str
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_tick_at: datetime | None
+    last_execution_id: str | None
+    declared: bool
+    skipped_count: int
+    created_at: datetime
+    updated_at: datetime

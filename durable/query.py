@@ -22,6 +22,7 @@ from .models import (
     ms_to_datetime,
 )
 from .storage import ExecutionFilter, Row, Storage, WaitFilter
+from .storage.dashboard import DashboardSqlMixin, JsonMatch
 
 MAX_PAGE = 1000
 
@@ -230,3 +231,135 @@ class Query:
         for r in self.storage.list_workers():
             out.append({**r, "queues": json.loads(r["queues"])})
         return out
+
+    # ---- dashboard reads (SQL backends) ----------------------------------------
+
+    def _dashboard(self) -> DashboardSqlMixin:
+        if not isinstance(self.storage, DashboardSqlMixin):
+            raise DurableError(
+                "the dashboard needs a SQL storage backend (sqlite://, postgresql:// or memory://)"
+            )
+        return self.storage
+
+    def search_executions(
+        self,
+        flt: ExecutionFilter,
+        matches: Iterable[JsonMatch] = (),
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Like :meth:`list_executions`, plus ``input.a.b = value`` style JSON matches."""
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise DurableError(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}")
+        rows = self._dashboard().dashboard_search_executions(
+            flt, tuple(matches), limit + 1, decode_cursor(cursor) if cursor else None
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([to_execution(r) for r in rows], encode_cursor(rows[-1]) if more else None)
+
+    def count_executions(
+        self, flt: ExecutionFilter, matches: Iterable[JsonMatch] = (), cap: int = 10_000
+    ) -> int:
+        """How many executions match (counting stops at ``cap``)."""
+        return self._dashboard().dashboard_count_executions(flt, tuple(matches), cap)
+
+    def select_executions(
+        self, flt: ExecutionFilter, matches: Iterable[JsonMatch] = (), cap: int = 1000
+    ) -> list[Row]:
+        """(id, status, workflow_name) of up to ``cap`` matching runs, newest first."""
+        return self._dashboard().dashboard_select_ids(flt, tuple(matches), cap)
+
+    def workflow_stats(self, names: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Per workflow (every name given, run or not, plus any stored): runs, failed,
+        waiting, active, last run id and status."""
+        store = self._dashboard()
+        stats = {r["workflow_name"]: r for r in store.dashboard_workflow_stats()}
+        out = []
+        for name in sorted(set(names) | set(stats)):
+            row = stats.get(name)
+            last = store.dashboard_last_run(name) if row else None
+            out.append(
+                {
+                    "name": name,
+                    "runs": int(row["runs"]) if row else 0,
+                    "failed": int(row["failed"] or 0) if row else 0,
+                    "waiting": int(row["waiting"] or 0) if row else 0,
+                    "active": int(row["active"] or 0) if row else 0,
+                    "last_id": last["id"] if last else None,
+                    "last_status": last["status"] if last else None,
+                    "last_at": ms_to_datetime(last["created_at"]) if last else None,
+                }
+            )
+        return out
+
+    def throughput(
+        self, since: datetime, bucket_seconds: int, buckets: int
+    ) -> list[dict[str, Any]]:
+        """Runs started, completed and failed per time bucket from ``since``."""
+        since_ms = to_ms(since, "since")
+        bucket_ms = bucket_seconds * 1000
+        created, finished = self._dashboard().dashboard_buckets(since_ms, bucket_ms)
+        out: list[dict[str, Any]] = [
+            {
+                "start": ms_to_datetime(since_ms + i * bucket_ms),
+                "started": 0,
+                "completed": 0,
+                "failed": 0,
+            }
+            for i in range(buckets)
+        ]
+        for r in created:
+            if 0 <= int(r["bucket"]) < buckets:
+                out[int(r["bucket"])]["started"] += int(r["n"])
+        for r in finished:
+            b = int(r["bucket"])
+            if 0 <= b < buckets:
+                key = "completed" if r["status"] == "completed" else "failed"
+                if r["status"] in ("failed", "compensation_failed", "completed"):
+                    out[b][key] += int(r["n"])
+        return out
+
+    def change_marker(self) -> int | None:
+        """A value that moves whenever any execution changes (for polling readers)."""
+        return self._dashboard().dashboard_change_marker()
+
+    def waits(self, execution_id: str) -> list[dict[str, Any]]:
+        """Every wait of a run (sleep, event, input, child), JSON fields decoded."""
+        out = []
+        for r in self._dashboard().dashboard_waits_of(execution_id):
+            item = dict(r)
+            for key in ("metadata", "spec"):
+                item[key] = codec.decode(r[key]) if r.get(key) else None
+            item["value"] = codec.decode(r["value"]) if r.get("value") else None
+            out.append(item)
+        return out
+
+    def audit_log(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        outcome: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Dashboard audit entries, newest first (``before_id`` pages back)."""
+        rows = self._dashboard().dashboard_audit_list(
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=outcome,
+            before_id=before_id,
+            limit=limit,
+        )
+        return [
+            {
+                **r,
+                "params": json.loads(r["params"]) if r["params"] else None,
+                "at": ms_to_datetime(r["at"]),
+            }
+            for r in rows
+        ]

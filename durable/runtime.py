@@ -35,6 +35,7 @@ class StepRuntime:
     wake_at: int | None = None
     logs: list[dict[str, Any]] = field(default_factory=list)
     on_cancel: Callable[[], Any] | None = None
+    cancel_requested: bool = False
     _waits: dict[int, list[Row]] | None = None
 
     def now_ms(self) -> int:
@@ -72,6 +73,12 @@ class StepRuntime:
         self._waits[seq] = group
         self.engine.after_register(self, group, list(children))
         return group
+
+    def request_cancel(self) -> None:
+        """Ask the running attempt to stop (async steps are cancelled; threads run on)."""
+        self.cancel_requested = True
+        if self.on_cancel is not None:
+            self.on_cancel()
 
     def reload(self, seq: int) -> list[Row]:
         self._waits = None

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .app import Durable
+from .models import Execution
 from .pubsub import Event, MemoryBus
 from .workflow import Workflow
 
@@ -127,6 +128,53 @@ class TestApp:
     def kinds(self, execution_id: str) -> list[str]:
         """The kinds of one run's events, in order."""
         return [e.kind for e in self.events_of(execution_id)]
+
+    def run(self, workflow: Workflow | str, input: Any = None, **options: Any) -> Execution:
+        """Start a run, run everything runnable now, and return the run as it stands."""
+        run_id = self.app.start(workflow, input, **options)
+        self.run_until_idle()
+        return self.app.get_execution(run_id)
+
+    def send_event(self, execution_id: str, name: str, payload: Any = None) -> Execution:
+        """Send an event, run what it woke, and return the run as it stands."""
+        self.app.send_event(execution_id, name, payload)
+        self.run_until_idle()
+        return self.app.get_execution(execution_id)
+
+    def provide_input(self, execution_id: str, name: str, value: Any) -> Execution:
+        """Answer an input, run what it woke, and return the run as it stands."""
+        self.app.provide_input(execution_id, name, value)
+        self.run_until_idle()
+        return self.app.get_execution(execution_id)
+
+    def history(self, execution_id: str) -> list[tuple[str, str]]:
+        """Every step attempt of a run as ``(step name, status)``, oldest first."""
+        return [(s.step_name, s.status.value) for s in self.app.list_steps(execution_id)]
+
+    def completed_steps(self, execution_id: str) -> list[str]:
+        """The names of the steps that completed, in order."""
+        return [
+            s.step_name for s in self.app.list_steps(execution_id) if s.status.value == "completed"
+        ]
+
+    def logs(self, execution_id: str, step_name: str) -> list[str]:
+        """The messages a step captured (every attempt, in order)."""
+        return [
+            entry["message"]
+            for s in self.app.list_steps(execution_id)
+            if s.step_name == step_name
+            for entry in s.logs
+        ]
+
+    def assert_status(self, execution_id: str, status: str) -> Execution:
+        """Fail with the run's error and step history unless it has ``status``."""
+        execution = self.app.get_execution(execution_id)
+        if execution.status.value != status:
+            raise AssertionError(
+                f"execution {execution_id} is {execution.status.value}, expected {status}; "
+                f"error={execution.error}; steps={self.history(execution_id)}"
+            )
+        return execution
 
     def close(self) -> None:
         self._worker.stop(grace_seconds=0)

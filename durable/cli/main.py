@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import click
 
 from ..errors import DurableError
+from . import ops, runs, schedules
+from .dashboard import dashboard as dashboard_command
 from .loading import load_app
 
 
 class DurableGroup(click.Group):
-    """Turns DurableError into one clear line on stderr and exit code 1."""
+    """Turns errors into one clear line on stderr and exit code 1 (a traceback
+    only with ``--debug``); usage errors keep click's exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except DurableError as exc:
-            if ctx.params.get("debug") or (ctx.obj or {}).get("debug"):
+            if _debug(ctx):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(1)
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            click.echo(
+                f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool(ctx.params.get("debug") or (ctx.obj or {}).get("debug"))
 
 
 @click.group(cls=DurableGroup)
@@ -35,6 +53,9 @@ def cli(ctx: click.Context, app_spec: str | None, name: str | None, debug: bool)
     """Durable: durable, resumable workflows."""
     ctx.ensure_object(dict)
     ctx.obj.update(app_spec=app_spec, name=name, debug=debug)
+    if not debug:
+        # the driver's own connection warnings would repeat our one-line error
+        logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
 def get_app(ctx: click.Context) -> Any:
@@ -91,18 +112,26 @@ def worker(
 
 @cli.command()
 @click.option("--check", is_flag=True, help="do not migrate; exit 1 and list what is pending")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
 @click.pass_context
-def migrate(ctx: click.Context, check: bool) -> None:
-    """Apply the database schema (or check that it is current)."""
+def migrate(ctx: click.Context, check: bool, as_json: bool) -> None:
+    """Apply the database schema (or, with --check, exit 1 if it is not current: a deploy gate)."""
     app = get_app(ctx)
     if check:
         pending = app.pending_migrations()
-        if pending:
+        if as_json:
+            click.echo(json.dumps({"current": not pending, "pending": pending}))
+        elif pending:
             click.echo("pending migrations: " + ", ".join(pending))
+        else:
+            click.echo("schema is current")
+        if pending:
             ctx.exit(1)
-        click.echo("schema is current")
         return
     done = app.migrate()
+    if as_json:
+        click.echo(json.dumps({"applied": done}))
+        return
     click.echo("applied: " + ", ".join(done) if done else "schema is current; nothing to apply")
 
 
@@ -113,6 +142,11 @@ def demo(db: str) -> None:
     from ..demo import run_demo
 
     run_demo(db)
+
+
+for _command in (*runs.COMMANDS, *ops.COMMANDS, schedules.schedules):
+    cli.add_command(_command)
+cli.add_command(dashboard_command)
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ class _Block:
     waiting_for: list[dict[str, Any]] = field(default_factory=list)
     wakes: list[int] = field(default_factory=list)
     running: dict[str, tuple[StepRuntime, Row]] = field(default_factory=dict)
+    cancelled: list[tuple[StepRuntime, Row]] = field(default_factory=list)
     cancel_reason: str | None = None
     stopped: threading.Event = field(default_factory=threading.Event)
 
@@ -86,9 +87,10 @@ def _run_children(
         if block.stopped.is_set():
             break
     if block.stopped.is_set():
-        for rt, _row in list(block.running.values()):
-            if rt.on_cancel is not None:
-                rt.on_cancel()
+        with run.lock:  # siblings still running when the block stopped: cancelled
+            block.cancelled = list(block.running.values())
+        for rt, _row in block.cancelled:
+            rt.request_cancel()
 
 
 def _child(
@@ -204,7 +206,7 @@ def _give_up(
 def _fail_fast(runner: Runner, run: Any, wf: Workflow, block: _Block) -> bool:
     name, cause = next(iter(block.gave_up.items()))
     rows = []
-    for rt, row in block.running.values():  # siblings still running: cancelled, results discarded
+    for rt, row in block.cancelled:  # their results are discarded
         rows.append(runner.end(row, rt, "cancelled"))
     error = error_plain(
         "ParallelStepError",

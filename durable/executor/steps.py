@@ -140,4 +140,6 @@ class StepInvoker:
 
         future = self.loop_thread.submit(_body())
         rt.on_cancel = future.cancel  # lets a fail-fast parallel block cancel this attempt
+        if rt.cancel_requested:  # asked before on_cancel was set
+            future.cancel()
         return future.result()

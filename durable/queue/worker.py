@@ -25,6 +25,8 @@ from ..storage import Row
 log = logging.getLogger("durable.worker")
 
 MaintenanceHook = Callable[[], None]
+# a loop run in its own thread while the worker runs; it returns once the event is set
+BackgroundLoop = Callable[[threading.Event], None]
 
 
 def _check_queues(queues: Mapping[str, int]) -> dict[str, int]:
@@ -68,10 +70,12 @@ class Worker:
         self._stopping = threading.Event()
         self.runner = Runner(engine, self.invoker, self._children, self._stopping.is_set)
         self._running = dict.fromkeys(self.queues, 0)
+        self._backlog = dict.fromkeys(self.queues, False)
         self._lock = threading.Lock()
         self._wake = engine.notifier.listener()
         self._threads: list[threading.Thread] = []
         self.maintenance_hooks: list[MaintenanceHook] = []
+        self.background_loops: list[tuple[str, BackgroundLoop]] = []
         self._idle = threading.Condition(self._lock)
 
     # ---- lifecycle ------------------------------------------------------------------
@@ -86,6 +90,12 @@ class Worker:
             (self._maintenance_loop, "maintenance"),
         ):
             thread = threading.Thread(target=target, name=f"durable-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        for name, loop in self.background_loops:
+            thread = threading.Thread(
+                target=loop, args=(self._stopping,), name=f"durable-{name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         log.info("worker %s started on queues %s", self.id, self.queues)
@@ -163,7 +173,8 @@ class Worker:
         for queue, limit in self.queues.items():
             with self._lock:
                 free = limit - self._running[queue]
-            if free <= 0:
+            # with a backlog, wait until half the slots are free: one claim per batch, not per run
+            if free <= 0 or (self._backlog[queue] and free < (limit + 1) // 2):
                 continue
             want = min(free, self.claim_batch)
             rows = self._claim(queue, want)
@@ -171,6 +182,7 @@ class Worker:
                 with self._lock:
                     self._running[queue] += 1
                 self._pool.submit(self._run, queue, row)
+            self._backlog[queue] = len(rows) == want
             more = more or len(rows) == want
         return more
 

@@ -1,5 +1,17 @@
-"""Schedules: cron and interval workflows (``Schedule`` is declared on a Workflow)."""
+"""Schedules: cron and interval workflows, exactly once per tick across processes.
 
-from .schedule import Schedule
+``Schedule`` is declared on a Workflow; ``app.schedules`` (a
+:class:`~durable.scheduler.manager.ScheduleManager`) manages schedules at run
+time; every worker runs a :class:`~durable.scheduler.scheduler.Scheduler`.
+"""
 
-__all__ = ["Schedule"]
+from .cron import CronError, TimezoneError
+from .schedule import Schedule, ScheduleExistsError, ScheduleNotFoundError
+
+__all__ = [
+    "CronError",
+    "Schedule",
+    "ScheduleExistsError",
+    "ScheduleNotFoundError",
+    "TimezoneError",
+]

@@ -20,14 +20,69 @@ if TYPE_CHECKING:
 _TERMINAL = frozenset({"completed", "failed", "cancelled", "compensated", "compensation_failed"})
 
 
-class RetentionStorage:
+class OpsStorage:
+    """SQL reads and safe repairs for ``durable doctor`` and ``durable inspect``."""
+
+    if TYPE_CHECKING:  # supplied by SqlStorage
+
+        def _tx(self) -> AbstractContextManager[Tx]: ...
+
+        def _read(self) -> AbstractContextManager[Tx]: ...
+
+    def execution_waits(self, execution_id: str) -> list[Row]:
+        """Every wait of a run (sleeps, events, inputs, children), oldest first."""
+        with self._read() as tx:
+            return tx.all("ops_execution_waits", {"id": execution_id})
+
+    def stale_claims(self, before_ms: int, limit: int = 100) -> list[Row]:
+        """Claimed runs whose worker has not heart-beaten since ``before_ms``."""
+        with self._read() as tx:
+            return tx.all("ops_stale_claims", {"before": before_ms, "limit": limit})
+
+    def unwakeable_runs(self, limit: int = 100) -> list[Row]:
+        """Waiting runs with no wake time and no pending wait: nothing will wake them."""
+        with self._read() as tx:
+            return tx.all("ops_unwakeable", {"limit": limit})
+
+    def finished_child_waits(self, limit: int = 100) -> list[Row]:
+        """Pending child waits whose child already finished (a lost notification)."""
+        with self._read() as tx:
+            return tx.all("ops_finished_child_waits", {"limit": limit})
+
+    def wake_unwakeable(self, execution_id: str, now: int) -> bool:
+        """Make a stuck waiting run runnable now (its step re-runs and re-checks)."""
+        with self._tx() as tx:
+            return tx.run("ops_wake_unwakeable", {"id": execution_id, "now": now}) == 1
+
+    def deliver_child_result(self, child_id: str, value: str, now: int) -> None:
+        """Resolve the parent's pending wait on a finished child and wake the parent
+        (what the child's final checkpoint does; conditional, so at most once)."""
+        from .sql_base import _notify_parent
+
+        with self._tx() as tx:
+            _notify_parent(tx, child_id, value, now)
+
+    def schedule_runs(self, since_ms: int) -> list[Row]:
+        """Finished scheduled runs since ``since_ms``, newest first per schedule."""
+        with self._read() as tx:
+            return tx.all("ops_schedule_runs", {"since": since_ms})
+
+    def database_now_ms(self) -> int:
+        """The database server's own clock (for skew checks only)."""
+        with self._read() as tx:
+            row = tx.one("ops_db_now", {})
+        assert row is not None
+        return int(row["now_ms"])
+
+
+class RetentionStorage(OpsStorage):
     """SQL methods for retention and ``durable cleanup``."""
 
-    def _tx(self) -> AbstractContextManager[Tx]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # supplied by SqlStorage
 
-    def _read(self) -> AbstractContextManager[Tx]:
-        raise NotImplementedError
+        def _tx(self) -> AbstractContextManager[Tx]: ...
+
+        def _read(self) -> AbstractContextManager[Tx]: ...
 
     def count_retention_roots(self, status: str, before_ms: int) -> int:
         """How many top-level runs of ``status`` finished before ``before_ms``."""

@@ -13,6 +13,9 @@ from typing import Any, Protocol
 
 from ..errors import LostClaimError
 from .base import Checkpoint, ExecutionFilter, Row, WaitFilter
+from .dashboard import DashboardSqlMixin
+from .retention import RetentionStorage
+from .schedules import ScheduleSqlMixin
 
 TERMINAL = ("completed", "failed", "cancelled", "compensated", "compensation_failed")
 
@@ -64,7 +67,7 @@ _STEP_DEFAULTS: dict[str, Any] = {
 }
 
 
-class SqlStorage:
+class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
     """Domain operations shared by the SQLite, memory and PostgreSQL backends."""
 
     dialect = "sql"

@@ -20,10 +20,14 @@ def _worker(url: str, effects: Path, log: Path, sleep: str = "0.15"):
         "DURABLE_SIDE_EFFECTS": str(effects),
         "DURABLE_STEP_SLEEP": sleep,
     }
-    return spawn(["-m", "durable", "--app", "tests.support.apps:app", "worker", "-q", "default=4"], env, log)
+    return spawn(
+        ["-m", "durable", "--app", "tests.support.apps:app", "worker", "-q", "default=4"], env, log
+    )
 
 
-def test_sigkill_mid_workflow_resumes_without_rerunning_committed_steps(db_url, tmp_path, monkeypatch):
+def test_sigkill_mid_workflow_resumes_without_rerunning_committed_steps(
+    db_url, tmp_path, monkeypatch
+):
     monkeypatch.setenv("DURABLE_TEST_URL", db_url)
     app = apps.app()
     effects = tmp_path / "effects.log"
@@ -31,8 +35,12 @@ def test_sigkill_mid_workflow_resumes_without_rerunning_committed_steps(db_url, 
 
     first = _worker(db_url, effects, tmp_path / "w1.log")
     try:
+
         def some_committed() -> bool:
-            return sum(len([s for s in app.list_steps(i) if s.status == "completed"]) for i in ids) >= 4
+            return (
+                sum(len([s for s in app.list_steps(i) if s.status == "completed"]) for i in ids)
+                >= 4
+            )
 
         wait_until(some_committed, 60, what="a few committed steps")
         first.send_signal(signal.SIGKILL)
@@ -51,7 +59,9 @@ def test_sigkill_mid_workflow_resumes_without_rerunning_committed_steps(db_url, 
 
     second = _worker(db_url, effects, tmp_path / "w2.log")
     try:
-        wait_until(lambda: all(app.get_execution(i).is_finished for i in ids), 90, what="all runs finished")
+        wait_until(
+            lambda: all(app.get_execution(i).is_finished for i in ids), 90, what="all runs finished"
+        )
     finally:
         second.terminate()
         second.wait(30)
@@ -62,7 +72,9 @@ def test_sigkill_mid_workflow_resumes_without_rerunning_committed_steps(db_url, 
     for i in ids:
         run = app.get_execution(i).input["id"]
         for n in range(1, 6):
-            assert 1 <= counts[(run, f"s{n}")] <= 2  # at least once; twice only if in flight at the kill
+            assert (
+                1 <= counts[(run, f"s{n}")] <= 2
+            )  # at least once; twice only if in flight at the kill
         assert app.get_execution(i).result["done"] == ["s1", "s2", "s3", "s4", "s5"]
     app.close()
 
@@ -74,12 +86,16 @@ def test_sigterm_is_graceful_and_loses_nothing(db_url, tmp_path, monkeypatch):
     effects = tmp_path / "effects.log"
     ids = [app.start(apps.FIVE, {"id": f"g{i}"}) for i in range(3)]
     first = _worker(db_url, effects, tmp_path / "w1.log")
-    wait_until(lambda: effects.exists() and len(effects.read_text().split()) >= 2, 60, what="steps running")
+    wait_until(
+        lambda: effects.exists() and len(effects.read_text().split()) >= 2, 60, what="steps running"
+    )
     first.send_signal(signal.SIGTERM)
     assert first.wait(30) == 0
     second = _worker(db_url, effects, tmp_path / "w2.log")
     try:
-        wait_until(lambda: all(app.get_execution(i).is_finished for i in ids), 60, what="runs finished")
+        wait_until(
+            lambda: all(app.get_execution(i).is_finished for i in ids), 60, what="runs finished"
+        )
     finally:
         second.terminate()
         second.wait(30)

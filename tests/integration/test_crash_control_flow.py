@@ -14,8 +14,14 @@ pytestmark = pytest.mark.slow
 
 
 def _worker(url, effects, log, sleep="0.3"):
-    env = {"DURABLE_TEST_URL": url, "DURABLE_SIDE_EFFECTS": str(effects), "DURABLE_STEP_SLEEP": sleep}
-    return spawn(["-m", "durable", "--app", "tests.support.apps:app", "worker", "-q", "default=2"], env, log)
+    env = {
+        "DURABLE_TEST_URL": url,
+        "DURABLE_SIDE_EFFECTS": str(effects),
+        "DURABLE_STEP_SLEEP": sleep,
+    }
+    return spawn(
+        ["-m", "durable", "--app", "tests.support.apps:app", "worker", "-q", "default=2"], env, log
+    )
 
 
 def _kill_when(proc, predicate, what):
@@ -64,10 +70,17 @@ def test_crash_during_compensation(db_url, tmp_path, monkeypatch):
     first = _worker(db_url, effects, tmp_path / "w1.log", sleep="0.4")
 
     def compensating_started() -> bool:
-        return any(s.step_type == "compensation" and s.status == "completed" for s in app.list_steps(run_id))
+        return any(
+            s.step_type == "compensation" and s.status == "completed"
+            for s in app.list_steps(run_id)
+        )
 
     _kill_when(first, compensating_started, "a finished compensation")
-    done_comps = {s.step_name for s in app.list_steps(run_id) if s.step_type == "compensation" and s.status == "completed"}
+    done_comps = {
+        s.step_name
+        for s in app.list_steps(run_id)
+        if s.step_type == "compensation" and s.status == "completed"
+    }
     second = _worker(db_url, effects, tmp_path / "w2.log", sleep="0")
     try:
         wait_until(lambda: app.get_execution(run_id).is_finished, 60, what="compensation to finish")
@@ -81,7 +94,11 @@ def test_crash_during_compensation(db_url, tmp_path, monkeypatch):
     assert counts["reserve"] == counts["charge"] == counts["ship"] == 1
     undo_order = [x for x in lines if x in ("unship", "refund", "release")]
     assert undo_order[-1] == "release" and set(undo_order) == {"unship", "refund", "release"}
-    names = {"ship.compensate": "unship", "charge.compensate": "refund", "reserve.compensate": "release"}
+    names = {
+        "ship.compensate": "unship",
+        "charge.compensate": "refund",
+        "reserve.compensate": "release",
+    }
     for comp in done_comps:
         assert counts[names[comp]] == 1, f"{comp} finished before the crash but ran again"
     app.close()

@@ -18,7 +18,11 @@ def test_three_worker_processes_share_500_runs(db_url, tmp_path, monkeypatch):
     effects = tmp_path / "effects.log"
     env = {"DURABLE_TEST_URL": db_url, "DURABLE_SIDE_EFFECTS": str(effects)}
     workers = [
-        spawn(["-m", "durable", "--app", "tests.support.apps:app", "worker", "-q", "default=4"], env, tmp_path / f"w{i}.log")
+        spawn(
+            ["-m", "durable", "--app", "tests.support.apps:app", "worker", "-q", "default=4"],
+            env,
+            tmp_path / f"w{i}.log",
+        )
         for i in range(3)
     ]
     try:

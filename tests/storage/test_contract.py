@@ -85,7 +85,9 @@ def test_create_get_and_list(store):
     rest = store.list_executions(ExecutionFilter(), 10, (page[-1]["created_at"], page[-1]["id"]))
     assert [r["id"] for r in page + rest] == [r["id"] for r in reversed(rows)]
     assert store.list_executions(ExecutionFilter(statuses=("completed",)), 10, None) == []
-    assert len(store.list_executions(ExecutionFilter(statuses=("pending", "failed")), 10, None)) == 3
+    assert (
+        len(store.list_executions(ExecutionFilter(statuses=("pending", "failed")), 10, None)) == 3
+    )
     assert store.find_ids_by_prefix(rows[0]["id"][:30], 5) == [rows[0]["id"]]
 
 
@@ -132,11 +134,20 @@ def test_save_is_fenced_by_the_lock_token(store):
     store.create_executions([execution()], NOW)
     row = claim_one(store)
     step = {
-        "id": new_id(), "execution_id": row["id"], "step_name": "a", "step_type": "step",
-        "status": "completed", "attempt": 1, "result": "2", "started_at": NOW, "completed_at": NOW,
+        "id": new_id(),
+        "execution_id": row["id"],
+        "step_name": "a",
+        "step_type": "step",
+        "status": "completed",
+        "attempt": 1,
+        "result": "2",
+        "started_at": NOW,
+        "completed_at": NOW,
         "duration_ms": 0,
     }
-    assert store.save(Checkpoint(save_fields(row, context="2", current_step="b"), NOW, steps=[step]))
+    assert store.save(
+        Checkpoint(save_fields(row, context="2", current_step="b"), NOW, steps=[step])
+    )
     stolen = save_fields(row, token="someone-else")
     assert not store.save(Checkpoint(stolen, NOW, steps=[{**step, "id": new_id()}]))
     assert [s["step_name"] for s in store.list_steps(row["id"])] == ["a"]  # nothing half-written
@@ -146,7 +157,11 @@ def test_save_is_fenced_by_the_lock_token(store):
 def test_release_makes_the_run_claimable_again(store):
     store.create_executions([execution()], NOW)
     row = claim_one(store)
-    assert store.save(Checkpoint(save_fields(row, status="pending", new_token=None, locked_by=None, wake_at=NOW + 5), NOW))
+    assert store.save(
+        Checkpoint(
+            save_fields(row, status="pending", new_token=None, locked_by=None, wake_at=NOW + 5), NOW
+        )
+    )
     assert store.claim("default", 1, "w1", "x", NOW) == []
     assert len(store.claim("default", 1, "w1", "x", NOW + 5)) == 1
 
@@ -173,7 +188,13 @@ def test_stale_claims_are_recovered_exactly_once(store):
 def test_heartbeat_keeps_claims_fresh_and_lists_workers(store):
     store.create_executions([execution()], NOW)
     claim_one(store, worker="w1")
-    worker = {"id": "w1", "hostname": "h", "pid": 1, "queues": json.dumps({"default": 2}), "running": 1}
+    worker = {
+        "id": "w1",
+        "hostname": "h",
+        "pid": 1,
+        "queues": json.dumps({"default": 2}),
+        "running": 1,
+    }
     store.heartbeat(worker, NOW + 50)
     assert store.recover_stale(NOW + 10, NOW + 60) == []
     assert [w["id"] for w in store.list_workers()] == ["w1"]
@@ -182,7 +203,14 @@ def test_heartbeat_keeps_claims_fresh_and_lists_workers(store):
 
 
 def wait_row(execution_id: str, **extra) -> dict:
-    row = {"id": new_id(), "execution_id": execution_id, "step_name": "a", "seq": 0, "kind": "event", "name": "go"}
+    row = {
+        "id": new_id(),
+        "execution_id": execution_id,
+        "step_name": "a",
+        "seq": 0,
+        "kind": "event",
+        "name": "go",
+    }
     row.update(extra)
     return row
 
@@ -192,7 +220,14 @@ def test_events_resolve_a_pending_wait_and_wake_the_run(store):
     row = claim_one(store)
     group = store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"])], NOW, [])
     assert group[0]["status"] == "pending"
-    assert store.save(Checkpoint(save_fields(row, status="waiting", new_token=None, locked_by=None, wake_at=None, suspend=1), NOW))
+    assert store.save(
+        Checkpoint(
+            save_fields(
+                row, status="waiting", new_token=None, locked_by=None, wake_at=None, suspend=1
+            ),
+            NOW,
+        )
+    )
     assert store.claim("default", 1, "w", "t", NOW + 1) == []
     resolved = store.send_event(row["id"], "go", '{"x":1}', NOW + 2)
     assert resolved is not None
@@ -209,7 +244,9 @@ def test_events_sent_early_are_buffered_and_consumed_once(store):
     g2 = store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"], seq=1)], NOW, [])
     g3 = store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"], seq=2)], NOW, [])
     assert (g1[0]["value"], g2[0]["value"], g3[0]["status"]) == ('"first"', '"second"', "pending")
-    again = store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"], seq=0)], NOW, [])
+    again = store.register_waits(
+        row["id"], row["lock_token"], [wait_row(row["id"], seq=0)], NOW, []
+    )
     assert again[0]["value"] == '"first"'  # idempotent: the same call finds the same wait
 
 
@@ -235,7 +272,14 @@ def test_wait_all_wakes_only_when_complete(store):
     row = claim_one(store)
     rows = [wait_row(row["id"], name=n, mode="all") for n in ("a", "b")]
     store.register_waits(row["id"], row["lock_token"], rows, NOW, [])
-    store.save(Checkpoint(save_fields(row, status="waiting", new_token=None, locked_by=None, wake_at=None, suspend=1), NOW))
+    store.save(
+        Checkpoint(
+            save_fields(
+                row, status="waiting", new_token=None, locked_by=None, wake_at=None, suspend=1
+            ),
+            NOW,
+        )
+    )
     store.send_event(row["id"], "a", "1", NOW)
     assert store.claim("default", 1, "w", "t", NOW) == []
     store.send_event(row["id"], "b", "2", NOW)
@@ -245,11 +289,20 @@ def test_wait_all_wakes_only_when_complete(store):
 def test_inputs_exactly_one_answer_wins(store):
     store.create_executions([execution()], NOW)
     row = claim_one(store)
-    store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"], kind="input", name="ok", input_type="text")], NOW, [])
+    store.register_waits(
+        row["id"],
+        row["lock_token"],
+        [wait_row(row["id"], kind="input", name="ok", input_type="text")],
+        NOW,
+        [],
+    )
     wait = store.get_pending_input(row["id"], "ok")
     assert wait is not None
     outcomes: list[bool] = []
-    threads = [threading.Thread(target=lambda v=v: outcomes.append(store.resolve_input(wait, v, NOW))) for v in ('"a"', '"b"')]
+    threads = [
+        threading.Thread(target=lambda v=v: outcomes.append(store.resolve_input(wait, v, NOW)))
+        for v in ('"a"', '"b"')
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -269,7 +322,9 @@ def test_inputs_buffered_once(store):
 def test_expire_waits_only_pending(store):
     store.create_executions([execution()], NOW)
     row = claim_one(store)
-    group = store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"], timeout_at=NOW + 5)], NOW, [])
+    group = store.register_waits(
+        row["id"], row["lock_token"], [wait_row(row["id"], timeout_at=NOW + 5)], NOW, []
+    )
     assert store.expire_waits([group[0]["id"]], NOW + 5) == [group[0]["id"]]
     assert store.expire_waits([group[0]["id"]], NOW + 6) == []
 
@@ -280,7 +335,13 @@ def test_children_and_cancel_cascade(store):
     row = claim_one(store)
     child = execution(parent_id=row["id"], parent_step="a")
     grandchild = execution(parent_id=child["id"])
-    store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"], kind="child", child_id=child["id"], name="wf")], NOW, [child])
+    store.register_waits(
+        row["id"],
+        row["lock_token"],
+        [wait_row(row["id"], kind="child", child_id=child["id"], name="wf")],
+        NOW,
+        [child],
+    )
     store.create_executions([grandchild], NOW)
     assert [c["id"] for c in store.list_children(row["id"])] == [child["id"]]
     cancelled = store.cancel_executions(row["id"], '{"type":"Cancelled","message":"x"}', NOW)
@@ -294,11 +355,28 @@ def test_a_finished_child_resolves_its_parents_wait(store):
     store.create_executions([execution()], NOW)
     row = claim_one(store)
     child = execution(parent_id=row["id"], queue="kids")
-    store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"], kind="child", child_id=child["id"], name="wf")], NOW, [child])
-    store.save(Checkpoint(save_fields(row, status="waiting", new_token=None, locked_by=None, wake_at=None, suspend=1), NOW))
+    store.register_waits(
+        row["id"],
+        row["lock_token"],
+        [wait_row(row["id"], kind="child", child_id=child["id"], name="wf")],
+        NOW,
+        [child],
+    )
+    store.save(
+        Checkpoint(
+            save_fields(
+                row, status="waiting", new_token=None, locked_by=None, wake_at=None, suspend=1
+            ),
+            NOW,
+        )
+    )
     crow = claim_one(store, queue="kids")
     value = '{"status":"completed","result":5}'
-    cp = Checkpoint(save_fields(crow, status="completed", new_token=None, locked_by=None, completed_at=NOW), NOW, notify_parent=(crow["id"], value))
+    cp = Checkpoint(
+        save_fields(crow, status="completed", new_token=None, locked_by=None, completed_at=NOW),
+        NOW,
+        notify_parent=(crow["id"], value),
+    )
     assert store.save(cp)
     assert store.waits_for_step(row["id"], "a")[0]["value"] == value
     assert len(store.claim("default", 1, "w", "t", NOW)) == 1
@@ -307,7 +385,19 @@ def test_a_finished_child_resolves_its_parents_wait(store):
 def test_retry_only_failed_runs(store):
     store.create_executions([execution()], NOW)
     row = claim_one(store)
-    store.save(Checkpoint(save_fields(row, status="failed", new_token=None, locked_by=None, error='{"type":"E"}', completed_at=NOW), NOW))
+    store.save(
+        Checkpoint(
+            save_fields(
+                row,
+                status="failed",
+                new_token=None,
+                locked_by=None,
+                error='{"type":"E"}',
+                completed_at=NOW,
+            ),
+            NOW,
+        )
+    )
     assert store.retry_execution(row["id"], "{}", NOW + 1)
     again = store.get_execution(row["id"])
     assert again["status"] == "pending" and again["error"] is None and again["wake_at"] == NOW + 1
@@ -317,12 +407,22 @@ def test_retry_only_failed_runs(store):
 def test_pending_waits_are_listed_with_filters(store):
     store.create_executions([execution(workflow_name="orders")], NOW)
     row = claim_one(store)
-    store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"], kind="input", name="approve", timeout_at=NOW + 100)], NOW, [])
-    store.register_waits(row["id"], row["lock_token"], [wait_row(row["id"], seq=1, name="paid")], NOW, [])
+    store.register_waits(
+        row["id"],
+        row["lock_token"],
+        [wait_row(row["id"], kind="input", name="approve", timeout_at=NOW + 100)],
+        NOW,
+        [],
+    )
+    store.register_waits(
+        row["id"], row["lock_token"], [wait_row(row["id"], seq=1, name="paid")], NOW, []
+    )
     inputs = store.list_pending_waits("input", WaitFilter(), 10)
     assert [(w["name"], w["workflow_name"]) for w in inputs] == [("approve", "orders")]
     assert store.list_pending_waits("input", WaitFilter(expires_before_ms=NOW + 50), 10) == []
-    assert [w["name"] for w in store.list_pending_waits("event", WaitFilter(workflow="orders"), 10)] == ["paid"]
+    assert [
+        w["name"] for w in store.list_pending_waits("event", WaitFilter(workflow="orders"), 10)
+    ] == ["paid"]
 
 
 def test_counts(store):

@@ -120,7 +120,8 @@ def _explode(ctx: dict[str, Any]) -> None:
 
 
 PARALLEL = Workflow(
-    "parallel_five", [parallel([step(_par_child(f"p{i}", i)) for i in range(1, 6)]), step(_make_step("joined"))]
+    "parallel_five",
+    [parallel([step(_par_child(f"p{i}", i)) for i in range(1, 6)]), step(_make_step("joined"))],
 )
 SAGA = Workflow(
     "saga",

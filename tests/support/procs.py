@@ -22,7 +22,10 @@ def spawn(
     )
     if log is None:
         return subprocess.Popen(
-            [sys.executable, *args], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            [sys.executable, *args],
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(

@@ -58,9 +58,14 @@ def test_refusals_name_the_path(value, path, why):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text().filter(lambda s: "\x00" not in s),
-    lambda children: st.lists(children) | st.dictionaries(st.text().filter(lambda s: "\x00" not in s), children),
+    lambda children: (
+        st.lists(children) | st.dictionaries(st.text().filter(lambda s: "\x00" not in s), children)
+    ),
     max_leaves=20,
 )
 

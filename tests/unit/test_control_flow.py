@@ -39,7 +39,11 @@ def test_branch_runs_the_matching_case_then_continues():
         assert t.app.get_execution(gold).result["path"] == ["start", "vip", "gift", "end"]
         assert t.app.get_execution(basic).result["path"] == ["start", "std", "end"]
         assert t.app.get_execution(odd).result["path"] == ["start", "other", "end"]
-        taken = next(e for e in t.events_of(gold) if e.payload.get("step_type") == "branch" and e.kind == "step_completed")
+        taken = next(
+            e
+            for e in t.events_of(gold)
+            if e.payload.get("step_type") == "branch" and e.kind == "step_completed"
+        )
         assert taken.payload["branch"] == {"value": "gold", "case": "gold"}
         assert taken.payload["next_step"] == "vip"
 
@@ -102,7 +106,9 @@ def test_parallel_collects_results_under___results__():
     def sync_one(ctx):
         return ctx["n"] * 2
 
-    wf = Workflow("p", [parallel([step(slow_async), step(sync_one)]), step(lambda c: c, name="after")])
+    wf = Workflow(
+        "p", [parallel([step(slow_async), step(sync_one)]), step(lambda c: c, name="after")]
+    )
     with TestApp([wf]) as t:
         run_id = t.app.start(wf, {"n": 21})
         t.run_until_idle()
@@ -124,7 +130,10 @@ def test_parallel_runs_concurrently_and_into_merges():
         both_in.wait()
         return 2
 
-    wf = Workflow("pc", [parallel([left, right], into=lambda ctx, r: {"sum": r["left"]["ok"] + r["right"]["ok"]})])
+    wf = Workflow(
+        "pc",
+        [parallel([left, right], into=lambda ctx, r: {"sum": r["left"]["ok"] + r["right"]["ok"]})],
+    )
     with TestApp([wf]) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
@@ -172,7 +181,10 @@ def test_parallel_complete_all_keeps_errors_in_results():
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         results = t.app.get_execution(run_id).result["__results__"]
-        assert results == {"bad": {"error": {"type": "ValueError", "message": "nope"}}, "good": {"ok": "yes"}}
+        assert results == {
+            "bad": {"error": {"type": "ValueError", "message": "nope"}},
+            "good": {"ok": "yes"},
+        }
 
 
 def test_parallel_children_are_checkpointed_and_retried_on_their_own():
@@ -195,7 +207,10 @@ def test_parallel_children_are_checkpointed_and_retried_on_their_own():
         assert t.app.get_execution(run_id).status == "pending"
         t.advance(5)
         t.advance(10)
-        assert t.app.get_execution(run_id).result["__results__"] == {"steady": {"ok": "s"}, "flaky": {"ok": "f"}}
+        assert t.app.get_execution(run_id).result["__results__"] == {
+            "steady": {"ok": "s"},
+            "flaky": {"ok": "f"},
+        }
         assert runs == {"steady": 1, "flaky": 3}  # the finished child never ran again
 
 
@@ -216,7 +231,10 @@ def test_waits_inside_parallel_steps():
         assert t.app.get_execution(run_id).status == "waiting"
         t.app.send_event(run_id, "a", 1)
         t.run_until_idle()
-        assert t.app.get_execution(run_id).result["__results__"] == {"wait_a": {"ok": 1}, "wait_b": {"ok": 2}}
+        assert t.app.get_execution(run_id).result["__results__"] == {
+            "wait_a": {"ok": 1},
+            "wait_b": {"ok": 2},
+        }
 
 
 def test_compensations_run_in_reverse_with_the_step_results():
@@ -239,7 +257,11 @@ def test_compensations_run_in_reverse_with_the_step_results():
 
     wf = Workflow(
         "trip",
-        [step(book_flight, compensate=cancel_flight), step(book_hotel, compensate=cancel_hotel), step(pay)],
+        [
+            step(book_flight, compensate=cancel_flight),
+            step(book_hotel, compensate=cancel_hotel),
+            step(pay),
+        ],
     )
     with TestApp([wf]) as t:
         run_id = t.app.start(wf, {})
@@ -251,9 +273,15 @@ def test_compensations_run_in_reverse_with_the_step_results():
         comps = [s for s in t.app.list_steps(run_id) if s.step_type == "compensation"]
         assert [c.step_name for c in comps] == ["book_hotel.compensate", "book_flight.compensate"]
         events = t.events_of(run_id)
-        comp_events = [e.payload["compensates"] for e in events if e.payload.get("step_type") == "compensation" and e.kind == "step_completed"]
+        comp_events = [
+            e.payload["compensates"]
+            for e in events
+            if e.payload.get("step_type") == "compensation" and e.kind == "step_completed"
+        ]
         assert comp_events == ["book_hotel", "book_flight"]
-        assert events[-1].kind == "workflow_failed" and events[-1].payload["status"] == "compensated"
+        assert (
+            events[-1].kind == "workflow_failed" and events[-1].payload["status"] == "compensated"
+        )
 
 
 def test_compensation_retries_then_compensation_failed():
@@ -271,7 +299,10 @@ def test_compensation_retries_then_compensation_failed():
 
     wf = Workflow(
         "cf",
-        [step(charge, compensate=step(refund, retry=Retry(max_attempts=2, base=3))), step(fail_after)],
+        [
+            step(charge, compensate=step(refund, retry=Retry(max_attempts=2, base=3))),
+            step(fail_after),
+        ],
     )
     with TestApp([wf]) as t:
         run_id = t.app.start(wf, {})
@@ -305,7 +336,9 @@ def test_call_workflow_waits_for_the_childs_result():
         assert t.app.get_execution(run_id).result == 41
         [child] = t.app.list_children(run_id)
         assert child.parent_id == run_id and child.result == 40
-        started = next(e for e in t.events if e.kind == "workflow_started" and e.payload["id"] == child.id)
+        started = next(
+            e for e in t.events if e.kind == "workflow_started" and e.payload["id"] == child.id
+        )
         assert started.payload["parent_id"] == run_id
 
 
@@ -374,7 +407,10 @@ def test_snooze_fail_and_cancel_from_inside_a_step():
     def stop(ctx):
         cancel("customer left")
 
-    sw, fw, cw = (Workflow(f.__name__, [step(f, retry=Retry(max_attempts=5))]) for f in (sleepy, give_up, stop))
+    sw, fw, cw = (
+        Workflow(f.__name__, [step(f, retry=Retry(max_attempts=5))])
+        for f in (sleepy, give_up, stop)
+    )
     with TestApp([sw, fw, cw]) as t:
         rs, rf, rc = (t.app.start(w, {}) for w in (sw, fw, cw))
         t.run_until_idle()

@@ -138,7 +138,11 @@ def test_branch_validation():
 def test_branch_layout_continues_after_the_branch():
     wf = Workflow(
         "w",
-        [a, branch(on=lambda x: x, cases={"x": [step(b)]}, default=[step(c)]), step(a, name="after")],
+        [
+            a,
+            branch(on=lambda x: x, cases={"x": [step(b)]}, default=[step(c)]),
+            step(a, name="after"),
+        ],
     )
     br = wf.program.instrs["branch_1"]
     assert br.case_starts == {"x": "b"}
@@ -173,7 +177,9 @@ def test_graph_is_json_serialisable():
     graph = wf.graph()
     json.dumps(graph)
     kinds = {n["id"]: n["kind"] for n in graph["nodes"]}
-    assert kinds["a"] == "step" and kinds["parallel_1"] == "parallel" and kinds["branch_1"] == "branch"
+    assert (
+        kinds["a"] == "step" and kinds["parallel_1"] == "parallel" and kinds["branch_1"] == "branch"
+    )
     assert kinds["a.compensate"] == "compensation"
     edge_kinds = {(e["from"], e["to"], e["kind"]) for e in graph["edges"]}
     assert ("parallel_1", "b", "fork") in edge_kinds

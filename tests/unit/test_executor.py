@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from datetime import timedelta
 
@@ -68,7 +69,7 @@ def test_retries_wait_off_the_worker_with_the_backoff_schedule():
         t.advance(20)
         t.advance(40)
         assert t.app.get_execution(run_id).status == "completed"
-        gaps = [(b - a).total_seconds() for a, b in zip(calls, calls[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(calls)]
         assert gaps == [10, 20, 40]
         failed = [s for s in t.app.list_steps(run_id) if s.status == "failed"]
         assert [s.attempt for s in failed] == [1, 2, 3]
@@ -166,7 +167,9 @@ def test_workflow_timeout_is_enforced_between_steps():
         t.clock.advance(40)
         return x
 
-    wf = Workflow("wt", [step(tick, name="s1"), step(tick, name="s2"), step(tick, name="s3")], timeout=60)
+    wf = Workflow(
+        "wt", [step(tick, name="s1"), step(tick, name="s2"), step(tick, name="s3")], timeout=60
+    )
     with TestApp([wf]) as t:
         run_id = t.app.start(wf, 0)
         t.run_until_idle()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 import pytest
@@ -20,9 +19,20 @@ def ok(x):
 def test_the_fourteen_kinds():
     assert len(EVENT_KINDS) == 14
     assert set(EVENT_KINDS) == {
-        "workflow_started", "workflow_resumed", "workflow_waiting", "workflow_completed",
-        "workflow_failed", "workflow_cancelled", "step_started", "step_completed", "step_failed",
-        "step_waiting", "input_requested", "input_provided", "schedule_toggled", "schedule_triggered",
+        "workflow_started",
+        "workflow_resumed",
+        "workflow_waiting",
+        "workflow_completed",
+        "workflow_failed",
+        "workflow_cancelled",
+        "step_started",
+        "step_completed",
+        "step_failed",
+        "step_waiting",
+        "input_requested",
+        "input_provided",
+        "schedule_toggled",
+        "schedule_triggered",
     }
 
 
@@ -43,8 +53,12 @@ def test_exact_sequence_for_a_successful_run():
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         assert t.kinds(run_id) == [
-            "workflow_started", "workflow_resumed",
-            "step_started", "step_completed", "step_started", "step_completed",
+            "workflow_started",
+            "workflow_resumed",
+            "step_started",
+            "step_completed",
+            "step_started",
+            "step_completed",
             "workflow_completed",
         ]
         by_topic = {e.topic for e in t.events if e.kind.startswith("workflow_")}
@@ -66,9 +80,15 @@ def test_exact_sequence_for_a_failing_run_with_retries():
         events = t.events_of(run_id)
         assert [e.kind for e in events] == [
             "workflow_started",
-            "workflow_resumed", "step_started", "step_failed",
-            "workflow_resumed", "step_started", "step_failed",
-            "workflow_resumed", "step_started", "step_failed",
+            "workflow_resumed",
+            "step_started",
+            "step_failed",
+            "workflow_resumed",
+            "step_started",
+            "step_failed",
+            "workflow_resumed",
+            "step_started",
+            "step_failed",
             "workflow_failed",
         ]
         failed = [e.payload for e in events if e.kind == "step_failed"]
@@ -96,14 +116,29 @@ def test_payload_fields():
         events = t.events_of(run_id)
         wf_payload = events[-1].payload
         assert set(wf_payload) >= {
-            "id", "workflow_name", "status", "queue", "current_step", "parent_id",
-            "started_at", "completed_at", "inserted_at", "updated_at",
+            "id",
+            "workflow_name",
+            "status",
+            "queue",
+            "current_step",
+            "parent_id",
+            "started_at",
+            "completed_at",
+            "inserted_at",
+            "updated_at",
         }
         assert wf_payload["completed_at"].endswith("Z")
         step_payload = next(e.payload for e in events if e.kind == "step_completed")
         assert set(step_payload) >= {
-            "id", "workflow_id", "step_name", "step_type", "status", "attempt",
-            "duration_ms", "started_at", "completed_at",
+            "id",
+            "workflow_id",
+            "step_name",
+            "step_type",
+            "status",
+            "attempt",
+            "duration_ms",
+            "started_at",
+            "completed_at",
         }
         assert step_payload["workflow_id"] == run_id and step_payload["step_type"] == "step"
 
@@ -194,4 +229,3 @@ def test_subscription_get_times_out_and_threads_wake():
     bus.publish("t", Event("workflow_started", {"id": "x"}, "t"))
     reader.join(5)
     assert got[0].kind == "workflow_started"
-    asyncio.run(asyncio.sleep(0))

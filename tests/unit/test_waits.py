@@ -136,7 +136,9 @@ def test_wait_for_event_returns_the_payload():
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         pending = t.app.list_pending_events()
-        assert [(p.execution_id, p.event_name, p.workflow_name) for p in pending] == [(run_id, "paid", "waiter")]
+        assert [(p.execution_id, p.event_name, p.workflow_name) for p in pending] == [
+            (run_id, "paid", "waiter")
+        ]
         assert t.app.send_event(run_id, "paid", {"amount": 5}) is True
         t.run_until_idle()
         assert t.app.get_execution(run_id).result == {"amount": 5}
@@ -259,7 +261,11 @@ def test_approval_input_flow_and_events():
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         [pending] = t.app.list_pending_inputs()
-        assert (pending.input_name, pending.input_type, pending.prompt) == ("manager", "approval", "Ship it?")
+        assert (pending.input_name, pending.input_type, pending.prompt) == (
+            "manager",
+            "approval",
+            "Ship it?",
+        )
         assert pending.metadata == {"amount": 10}
         assert pending.spec == {"choices": ["approved", "rejected"]}
         assert pending.timeout_at == t.clock.now() + timedelta(days=1)
@@ -273,7 +279,10 @@ def test_approval_input_flow_and_events():
         assert [e.kind for e in inputs] == ["input_requested", "input_provided"]
         requested = inputs[0].payload
         assert requested["input_name"] == "manager" and requested["input_type"] == "approval"
-        assert requested["prompt"] == "Ship it?" and requested["choices"] == ["approved", "rejected"]
+        assert requested["prompt"] == "Ship it?" and requested["choices"] == [
+            "approved",
+            "rejected",
+        ]
         assert requested["timeout_at"] == "2026-01-06T09:00:00Z"
         assert "value" not in inputs[1].payload
         assert "input_requested" in t.kinds(run_id) and "input_provided" in t.kinds(run_id)
@@ -287,7 +296,9 @@ def test_typed_inputs_validate():
         return wait_for_text("note")
 
     def form(x):
-        return wait_for_form("details", fields=[Field("qty", "integer"), Field("gift", "boolean", required=False)])
+        return wait_for_form(
+            "details", fields=[Field("qty", "integer"), Field("gift", "boolean", required=False)]
+        )
 
     wfs = [one_step(choose), one_step(text), one_step(form)]
     with TestApp(wfs) as t:

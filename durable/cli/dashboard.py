@@ -1,0 +1,78 @@
+"""``durable dashboard``: serve the web dashboard with uvicorn."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from .loading import load_app
+
+
+def _load_object(spec: str, option: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise click.BadParameter(f"{spec!r}: use module:attribute", param_hint=option)
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot load {spec!r}: {exc}", param_hint=option) from exc
+
+
+@click.command("dashboard")
+@click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on")
+@click.option("--port", "-p", default=8080, show_default=True, help="port to listen on")
+@click.option("--read-only", is_flag=True, help="nobody may act; every caller is a viewer")
+@click.option("--redact", multiple=True, help="a key whose values are masked (repeatable)")
+@click.option(
+    "--auth", "auth_spec", default=None, help="module:callable auth hook (request -> user)"
+)
+@click.option(
+    "--roles", "roles_spec", default=None, help="module:attribute roles (dict or callable)"
+)
+@click.option("--root-path", default="", help="URL prefix when served behind a proxy")
+@click.option(
+    "--grace", default=3.0, show_default=True, help="seconds open streams get at shutdown"
+)
+@click.option("--log-level", default="info", show_default=True)
+@click.pass_context
+def dashboard(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    read_only: bool,
+    redact: tuple[str, ...],
+    auth_spec: str | None,
+    roles_spec: str | None,
+    root_path: str,
+    grace: float,
+    log_level: str,
+) -> None:
+    """Serve the web dashboard (live runs, inputs, schedules, workers; actions audited)."""
+    try:
+        import uvicorn
+
+        from ..dashboard import create_app
+    except ImportError as exc:  # pragma: no cover - needs the extra missing
+        raise click.ClickException(
+            f"the dashboard needs its extra: pip install 'durable[dashboard]' ({exc})"
+        ) from exc
+    obj = ctx.find_root().obj or {}
+    app = obj.get("app") or load_app(obj.get("app_spec"), obj.get("name"))
+    asgi = create_app(
+        app,
+        auth=_load_object(auth_spec, "--auth") if auth_spec else None,
+        roles=_load_object(roles_spec, "--roles") if roles_spec else None,
+        read_only=read_only,
+        redact=list(redact) or None,
+    )
+    click.echo(f"Durable dashboard for {app.name!r} on http://{host}:{port}{root_path}/")
+    uvicorn.run(
+        asgi,
+        host=host,
+        port=port,
+        root_path=root_path,
+        log_level=log_level.lower(),
+        timeout_graceful_shutdown=max(int(grace), 1),
+    )

@@ -1,0 +1,188 @@
+"""Who may see and act: the auth hook, roles, CSRF tokens and security headers.
+
+One pure ASGI middleware guards every route except static assets: it asks the
+auth hook who is calling, resolves the role, mints the CSRF cookie, and adds
+the Content-Security-Policy and friends to every response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+VIEWER = "viewer"
+OPERATOR = "operator"
+ROLES = (VIEWER, OPERATOR)
+CSRF_COOKIE = "durable_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller: a name (written to the audit log) and a role (viewer or operator)."""
+
+    name: str
+    role: str = OPERATOR
+
+    @property
+    def can_act(self) -> bool:
+        return self.role == OPERATOR
+
+
+AuthResult = Principal | str | bool | None
+AuthHook = Callable[[Request], AuthResult | Awaitable[AuthResult]]
+RolesHook = Mapping[str, str] | Callable[[str], str] | None
+
+
+class Access:
+    """Turns the auth hook's answer into a Principal (or a refusal)."""
+
+    def __init__(self, auth: AuthHook | None, roles: RolesHook, read_only: bool) -> None:
+        self.auth = auth
+        self.roles = roles
+        self.read_only = read_only
+
+    async def identify(self, request: Request) -> Principal | int:
+        """The caller, or the HTTP status to refuse with (401 or 403)."""
+        if self.auth is None:
+            answer: AuthResult = Principal("anonymous", OPERATOR)
+        else:
+            answer = self.auth(request)  # type: ignore[assignment]
+            if inspect.isawaitable(answer):
+                answer = await answer
+        if answer is None:
+            return 401
+        if answer is False:
+            return 403
+        if answer is True:
+            answer = "anonymous"
+        if isinstance(answer, str):
+            answer = Principal(answer, self._role_of(answer))
+        if not isinstance(answer, Principal):
+            return 403
+        if self.read_only or answer.role not in ROLES:
+            return Principal(answer.name, VIEWER)
+        return answer
+
+    def _role_of(self, name: str) -> str:
+        if self.roles is None:
+            return OPERATOR
+        if callable(self.roles):
+            return str(self.roles(name) or VIEWER)
+        return str(self.roles.get(name, VIEWER))
+
+
+class Csrf:
+    """Double-submit tokens bound to the caller: HMAC(secret, cookie | principal)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    def token(self, cookie: str, principal: Principal) -> str:
+        msg = f"{cookie}|{principal.name}".encode()
+        return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
+
+    def check(self, cookie: str | None, principal: Principal, sent: str | None) -> bool:
+        if not cookie or not sent:
+            return False
+        return hmac.compare_digest(self.token(cookie, principal), sent)
+
+
+def relative_path(scope: Scope) -> str:
+    """The request path below the dashboard's mount point."""
+    path: str = scope.get("path", "/")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path or "/"
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:
+                return None
+            if name in jar:
+                return jar[name].value
+    return None
+
+
+class Guard:
+    """ASGI middleware: authenticate every route but ``/static``; set security headers."""
+
+    def __init__(self, app: ASGIApp, access: Access) -> None:
+        self.app = app
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = relative_path(scope)
+        if path.startswith("/static/"):
+            await self.app(scope, receive, _with_headers(send, None, scope))
+            return
+        request = Request(scope, receive)
+        who = await self.access.identify(request)
+        if isinstance(who, int):
+            text = "authentication required" if who == 401 else "forbidden"
+            response = PlainTextResponse(text, status_code=who)
+            await response(scope, receive, _with_headers(send, None, scope))
+            return
+        cookie = _cookie(scope, CSRF_COOKIE)
+        fresh = None
+        if not cookie or len(cookie) < 20:
+            cookie = fresh = secrets.token_urlsafe(32)
+        state = scope.setdefault("state", {})
+        state["principal"] = who
+        state["csrf_cookie"] = cookie
+        await self.app(scope, receive, _with_headers(send, fresh, scope))
+
+
+def _with_headers(send: Send, fresh_cookie: str | None, scope: Scope) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {k.lower() for k, _ in headers}
+            extra: list[tuple[bytes, bytes]] = [
+                (b"content-security-policy", CSP.encode()),
+                (b"x-content-type-options", b"nosniff"),
+                (b"x-frame-options", b"DENY"),
+                (b"referrer-policy", b"same-origin"),
+            ]
+            if b"cache-control" not in names:
+                extra.append((b"cache-control", b"no-store"))
+            if fresh_cookie is not None:
+                path = scope.get("root_path", "") or "/"
+                value = f"{CSRF_COOKIE}={fresh_cookie}; Path={path}; HttpOnly; SameSite=Strict"
+                extra.append((b"set-cookie", value.encode()))
+            message = {**message, "headers": headers + [h for h in extra if h[0] not in names]}
+        await send(message)
+
+    return wrapped
+
+
+def principal_of(request: Request) -> Principal:
+    who: Any = request.state.principal
+    assert isinstance(who, Principal)
+    return who

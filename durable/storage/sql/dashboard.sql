@@ -1,0 +1,100 @@
+-- Dashboard reads and the audit log (see durable/storage/dashboard.py).
+-- JSON search: SQLite compares json_extract(column, path) typed; PostgreSQL
+-- overrides with jsonb containment (indexed on input, see migration 0005).
+
+-- name: dashboard_search_executions
+SELECT * FROM executions
+WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
+  AND (CAST(:statuses AS TEXT) IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+  AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue)
+  AND (CAST(:parent_id AS TEXT) IS NULL OR parent_id = :parent_id)
+  AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
+  AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
+  AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
+  AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
+  AND (CAST(:input_path AS TEXT) IS NULL OR json_extract(input, :input_path) IS :input_value)
+  AND (CAST(:context_path AS TEXT) IS NULL OR json_extract(context, :context_path) IS :context_value)
+  AND (CAST(:cursor_at AS BIGINT) IS NULL OR created_at < :cursor_at
+       OR (created_at = :cursor_at AND id < :cursor_id))
+ORDER BY created_at DESC, id DESC
+LIMIT :limit
+
+-- name: dashboard_count_executions
+SELECT count(*) AS n FROM (
+  SELECT 1 FROM executions
+  WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
+    AND (CAST(:statuses AS TEXT) IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+    AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue)
+    AND (CAST(:parent_id AS TEXT) IS NULL OR parent_id = :parent_id)
+    AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
+    AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
+    AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
+    AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
+    AND (CAST(:input_path AS TEXT) IS NULL OR json_extract(input, :input_path) IS :input_value)
+    AND (CAST(:context_path AS TEXT) IS NULL OR json_extract(context, :context_path) IS :context_value)
+  LIMIT :cap
+) AS capped
+
+-- name: dashboard_select_ids
+SELECT id, status, workflow_name FROM executions
+WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
+  AND (CAST(:statuses AS TEXT) IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+  AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue)
+  AND (CAST(:parent_id AS TEXT) IS NULL OR parent_id = :parent_id)
+  AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
+  AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
+  AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
+  AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
+  AND (CAST(:input_path AS TEXT) IS NULL OR json_extract(input, :input_path) IS :input_value)
+  AND (CAST(:context_path AS TEXT) IS NULL OR json_extract(context, :context_path) IS :context_value)
+ORDER BY created_at DESC, id DESC
+LIMIT :cap
+
+-- name: dashboard_workflow_stats
+SELECT workflow_name, count(*) AS runs,
+  SUM(CASE WHEN status IN ('failed', 'compensation_failed') THEN 1 ELSE 0 END) AS failed,
+  SUM(CASE WHEN status = 'waiting' THEN 1 ELSE 0 END) AS waiting,
+  SUM(CASE WHEN status IN ('pending', 'running', 'compensating') THEN 1 ELSE 0 END) AS active,
+  MAX(created_at) AS last_at
+FROM executions
+GROUP BY workflow_name
+
+-- name: dashboard_last_run
+SELECT id, status, created_at FROM executions
+WHERE workflow_name = :workflow
+ORDER BY created_at DESC, id DESC
+LIMIT 1
+
+-- name: dashboard_created_buckets
+SELECT (created_at - CAST(:since AS BIGINT)) / CAST(:bucket AS BIGINT) AS bucket, count(*) AS n
+FROM executions
+WHERE created_at >= :since
+GROUP BY 1
+
+-- name: dashboard_finished_buckets
+SELECT (completed_at - CAST(:since AS BIGINT)) / CAST(:bucket AS BIGINT) AS bucket, status,
+  count(*) AS n
+FROM executions
+WHERE completed_at >= :since
+GROUP BY 1, 2
+
+-- name: dashboard_change_marker
+SELECT MAX(updated_at) AS updated_at FROM executions
+
+-- name: dashboard_waits_of
+SELECT * FROM waits WHERE execution_id = :id ORDER BY created_at, seq, name
+
+-- name: dashboard_audit_insert
+INSERT INTO dashboard_audit (at, actor, role, action, target, params, outcome, detail, remote)
+VALUES (:at, :actor, :role, :action, :target, :params, :outcome, :detail, :remote)
+RETURNING id
+
+-- name: dashboard_audit_list
+SELECT * FROM dashboard_audit
+WHERE (CAST(:actor AS TEXT) IS NULL OR actor = :actor)
+  AND (CAST(:action AS TEXT) IS NULL OR action = :action)
+  AND (CAST(:target AS TEXT) IS NULL OR target = :target)
+  AND (CAST(:outcome AS TEXT) IS NULL OR outcome = :outcome)
+  AND (CAST(:before_id AS BIGINT) IS NULL OR id < :before_id)
+ORDER BY id DESC
+LIMIT :limit
