@@ -57,28 +57,52 @@ class Engine:
         self.notifier = notifier
         self.config = config
         self.rand = rand
-        self.registry: dict[str, Workflow] = {}
+        self.registry: dict[str, Workflow] = {}  # the newest version of each name
+        self.versions: dict[str, dict[str | None, Workflow]] = {}
 
     # ---- registry ---------------------------------------------------------------
 
     def register(self, workflows: Iterable[Workflow]) -> None:
+        """Add definitions. Several versions of one name may be registered: new runs
+        use the highest version, a run keeps the version it started with."""
         for wf in workflows:
             if not isinstance(wf, Workflow):
                 raise DurableError(f"workflows= takes Workflow objects, got {wf!r}")
-            known = self.registry.get(wf.name)
+            versions = self.versions.setdefault(wf.name, {})
+            known = versions.get(wf.version)
             if known is not None and known is not wf:
-                raise DurableError(f"two different workflows are named {wf.name!r}")
-            self.registry[wf.name] = wf
+                label = "" if wf.version is None else f" version {wf.version!r}"
+                raise DurableError(f"two different workflows are named {wf.name!r}{label}")
+            if (None in versions) != (wf.version is None) and versions:
+                raise DurableError(
+                    f"workflow {wf.name!r} is registered with and without a version; "
+                    "give every definition of it a version="
+                )
+            versions[wf.version] = wf
+            self.registry[wf.name] = versions[max(versions, key=_version_key)]
+
+    def definition(self, name: str, version: str | None) -> Workflow | None:
+        """The definition a run uses: its own version, or None if that is not here."""
+        versions = self.versions.get(name)
+        if not versions:
+            return None
+        if version is None:
+            return self.registry[name]
+        return versions.get(version)
 
     def workflow(self, ref: Workflow | str) -> Workflow:
-        name = ref.name if isinstance(ref, Workflow) else ref
-        wf = self.registry.get(name) if isinstance(name, str) else None
-        if wf is None:
-            if isinstance(ref, Workflow):
+        """The definition to start: a Workflow object (registered on first use, its own
+        version), or a name (the newest registered version)."""
+        if isinstance(ref, Workflow):
+            known = self.versions.get(ref.name, {}).get(ref.version)
+            if known is None:
                 self.register([ref])
                 return ref
-            known = ", ".join(sorted(self.registry)) or "none"
-            raise WorkflowNotFoundError(f"unknown workflow {name!r} (registered: {known})")
+            return known
+        wf = self.registry.get(ref) if isinstance(ref, str) else None
+        if wf is None:
+            known_names = ", ".join(sorted(self.registry)) or "none"
+            raise WorkflowNotFoundError(f"unknown workflow {ref!r} (registered: {known_names})")
         return wf
 
     # ---- creating executions -------------------------------------------------------
@@ -108,6 +132,7 @@ class Engine:
         return {
             "id": new_id(),
             "workflow_name": wf.name,
+            "workflow_version": wf.version,
             "status": "pending",
             "queue": queue or first_queue,
             "priority": priority,
@@ -179,6 +204,12 @@ class Engine:
 
     def cancel_child(self, child_id: str, reason: str) -> None:
         self.cancel(child_id, reason)
+
+
+def _version_key(version: str | None) -> tuple[int, int, str]:
+    if version is None:
+        return (0, 0, "")
+    return (1, int(version), "") if version.isdigit() else (2, 0, version)
 
 
 def step_queue(wf: Workflow, step_name: str) -> str:

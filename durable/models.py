@@ -106,6 +106,7 @@ class Execution:
     locked_by: str | None = None
     heartbeat_at: datetime | None = None
     deadline_at: datetime | None = None
+    workflow_version: str | None = None
 
     @property
     def is_finished(self) -> bool:

@@ -54,6 +54,7 @@ def to_execution(row: Row) -> Execution:
         locked_by=row["locked_by"],
         heartbeat_at=ms_to_datetime(row["heartbeat_at"]),
         deadline_at=ms_to_datetime(row["deadline_at"]),
+        workflow_version=row.get("workflow_version"),
     )
 
 

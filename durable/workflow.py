@@ -315,6 +315,7 @@ class Workflow:
         queue: str = "default",
         schedules: Sequence[Schedule] = (),
         description: str | None = None,
+        version: str | int | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise DefinitionError(f"a workflow needs a non-empty name, got {name!r}")
@@ -328,6 +329,9 @@ class Workflow:
         self.queue = queue
         self.schedules = tuple(schedules)
         self.description = description
+        if version is not None and (isinstance(version, bool) or not str(version).strip()):
+            raise DefinitionError(f"workflow {name!r}: version must be a non-empty str or int")
+        self.version: str | None = None if version is None else str(version)
         try:
             self.program = Program(self.nodes)
         except DefinitionError as exc:
@@ -359,4 +363,5 @@ class Workflow:
         return workflow_graph(self)
 
     def __repr__(self) -> str:
-        return f"Workflow({self.name!r}, steps={self.step_names})"
+        shown = f", version={self.version!r}" if self.version is not None else ""
+        return f"Workflow({self.name!r}{shown}, steps={self.step_names})"

@@ -73,11 +73,13 @@ class Runner:
             log.exception("execution %s: could not release the claim", run.id)
 
     def _drive(self, run: RunState) -> None:
-        wf = self.engine.registry.get(run.workflow_name)
+        version = run.row.get("workflow_version")
+        wf = self.engine.definition(run.workflow_name, version)
         if wf is None:
+            label = "" if version is None else f" version {version!r}"
             message = (
-                f"workflow {run.workflow_name!r} is not registered in this worker; deploy code "
-                "that defines it, then retry the run"
+                f"workflow {run.workflow_name!r}{label} is not registered in this worker; deploy "
+                "code that defines it, then retry the run"
             )
             self.fail(run, None, error_plain("WorkflowNotFoundError", message))
             return
@@ -357,11 +359,22 @@ class Runner:
             else:
                 value = codec.encode({"status": status, "error": run.error})
             cp.notify_parent = (run.id, value)
-        self.save(cp)
-        for kind, row, extra in step_events or []:
-            self.pub_step(kind, row, **extra)
         kind = "workflow_completed" if status == "completed" else "workflow_failed"
         info: dict[str, Any] = {} if status == "completed" else {"error": public_error(run.error)}
+        # the final events travel in the commit when the bus lives in the same database
+        planned = None
+        if self.engine.pubsub.server is not None:
+            events = [(k, step_payload(row, **extra), False) for k, row, extra in step_events or []]
+            events.append((kind, run.payload(**info), True))
+            planned = self.engine.pubsub.plan_commit(self.engine.storage, events, run.id)
+        if planned is not None:
+            cp.outbox = planned[0]
+        self.save(cp)
+        if planned is not None:
+            planned[1]()
+            return
+        for step_kind, row, extra in step_events or []:
+            self.pub_step(step_kind, row, **extra)
         self.pub_workflow(kind, run, **info)
         if run.row["parent_id"]:
             self.engine.notifier.notify("*")
@@ -375,27 +388,31 @@ class Runner:
             )
 
     def pub_step(self, kind: str, row: Row, **extra: Any) -> None:
-        def build() -> dict[str, Any]:
-            payload = {
-                "id": row["id"],
-                "workflow_id": row["execution_id"],
-                "step_name": row["step_name"],
-                "step_type": row["step_type"],
-                "status": row["status"],
-                "attempt": row["attempt"],
-                "duration_ms": row.get("duration_ms"),
-                "started_at": ms_to_iso(row["started_at"]),
-                "completed_at": ms_to_iso(row.get("completed_at")),
-            }
-            payload.update(extra)
-            return payload
-
-        self.engine.pubsub.broadcast_step(kind, build, execution_id=row["execution_id"])
+        self.engine.pubsub.broadcast_step(
+            kind, lambda: step_payload(row, **extra), execution_id=row["execution_id"]
+        )
 
     def pub_workflow(self, kind: str, run: RunState, **extra: Any) -> None:
         self.engine.pubsub.broadcast_workflow(
             kind, lambda: run.payload(**extra), execution_id=run.id
         )
+
+
+def step_payload(row: Row, **extra: Any) -> dict[str, Any]:
+    """The step event payload (reference field names kept)."""
+    payload = {
+        "id": row["id"],
+        "workflow_id": row["execution_id"],
+        "step_name": row["step_name"],
+        "step_type": row["step_type"],
+        "status": row["status"],
+        "attempt": row["attempt"],
+        "duration_ms": row.get("duration_ms"),
+        "started_at": ms_to_iso(row["started_at"]),
+        "completed_at": ms_to_iso(row.get("completed_at")),
+    }
+    payload.update(extra)
+    return payload
 
 
 def _earliest(a: int | None, b: int | None) -> int | None:

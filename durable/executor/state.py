@@ -111,6 +111,7 @@ def workflow_payload(row: Row, **extra: Any) -> dict[str, Any]:
     out = {
         "id": row["id"],
         "workflow_name": row["workflow_name"],
+        "workflow_version": row.get("workflow_version"),
         "status": row["status"],
         "queue": row["queue"],
         "current_step": row["current_step"],

@@ -98,6 +98,47 @@ class PubSub:
         ident = _ident(payload, execution_id, "id")
         self._publish((self.workflows_topic(), self.workflow_topic(ident)), kind, payload)
 
+    def plan_commit(
+        self, storage: Any, events: list[tuple[str, dict[str, Any], bool]], execution_id: str
+    ) -> tuple[list[tuple[str, Any]], Callable[[], None]] | None:
+        """Plan events that travel inside a storage commit, in order.
+
+        ``events`` are (kind, payload, is_workflow_event) of one run. With a
+        cross-process bus on the storage's own database, they are written in the
+        same transaction as the state change they announce, so a crash between
+        the commit and the publish cannot lose them. Returns the records for the
+        checkpoint and the local delivery to call after the commit, or None
+        (then publish after the commit as usual).
+        """
+        bus = self._bus
+        record_fn = getattr(bus, "commit_record", None)
+        if bus is None or record_fn is None or not bus.commits_with(storage):  # type: ignore[attr-defined]
+            return None
+        # what this process queued earlier (step_started, ...) must reach the others first
+        flush = getattr(bus, "flush", None)
+        if flush is not None and not flush(1.0):
+            log.warning("pubsub: earlier events are still queued; order across processes may vary")
+        run_topic = self.workflow_topic(execution_id)
+        planned: list[tuple[list[str], str, dict[str, Any]]] = []
+        records = []
+        for kind, payload, is_workflow in events:
+            topics = [self.workflows_topic(), run_topic] if is_workflow else [run_topic]
+            record = record_fn(topics, kind, payload)
+            if record is None:
+                return None
+            records.append(record)
+            planned.append((topics, kind, payload))
+
+        def deliver() -> None:
+            for topics, kind, payload in planned:
+                for topic in topics:
+                    try:
+                        bus.publish_local(topic, Event(kind, payload, topic))  # type: ignore[attr-defined]
+                    except Exception:
+                        log.exception("publishing %s to %s failed", kind, topic)
+
+        return records, deliver
+
     def broadcast_step(
         self, kind: str, payload: Payload, *, execution_id: str | None = None
     ) -> None:

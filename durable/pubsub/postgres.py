@@ -160,6 +160,15 @@ class PostgresBus(RelayBus):
                 self._last_trim = now
                 conn.execute(q["pg_payload_trim"], {"before": now - self._retention_ms})
 
+    def commits_with(self, storage: Any) -> bool:
+        return getattr(storage, "url", None) == self.url
+
+    def commit_record(self, topics: list[str], kind: str, payload: Any) -> tuple[str, Any] | None:
+        text = encode(self._message(topics, kind, payload))
+        if len(text.encode("utf-8")) > NOTIFY_LIMIT_BYTES:
+            return None
+        return ("pg_notify_one", {"channel": self.channel, "text": text})
+
     def _reset_sender(self) -> None:
         conn, self._send_conn = self._send_conn, None
         if conn is not None:

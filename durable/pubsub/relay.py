@@ -114,14 +114,41 @@ class RelayBus:
         self._local.close()
         self._close_transport()
 
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every queued event was handed to the backend; True if so."""
+    def publish_local(self, topic: str, event: Event) -> None:
+        """Deliver to this process only (the event travels with a commit instead)."""
+        self._local.publish(topic, event)
+
+    def commits_with(self, storage: Any) -> bool:
+        """Whether this bus's transport is ``storage``'s database (so an event can be
+        written in the same transaction as the state change it announces)."""
+        return False
+
+    def commit_record(self, topics: list[str], kind: str, payload: Any) -> tuple[str, Any] | None:
+        """The (query, params) that sends this event as part of a storage commit, or
+        None when it cannot travel that way (then publish it as usual)."""
+        return None
+
+    def _message(self, topics: list[str], kind: str, payload: Any) -> Message:
         with self._cond:
-            return self._cond.wait_for(lambda: not self._out and not self._sending, timeout)
+            self._seq += 1
+            seq = self._seq
+        return {"o": self.origin, "s": seq, "t": list(topics), "k": kind, "p": payload}
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued event was handed to the backend; True if so.
+        The sender skips its coalescing pause while someone waits here."""
+        with self._cond:
+            self._flushers += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(lambda: not self._out and not self._sending, timeout)
+            finally:
+                self._flushers -= 1
 
     # ---- threads --------------------------------------------------------------------
 
     _sending = False
+    _flushers = 0
 
     def _start(self, attr: str, target: Any, role: str) -> None:
         with self._start_lock:
@@ -179,7 +206,10 @@ class RelayBus:
                     self._sending = False
                     self._cond.notify_all()
             if not self._stopping.is_set() and self._flush_interval > 0:
-                self._stopping.wait(self._flush_interval)  # coalesce the next batch
+                with self._cond:  # coalesce the next batch, unless someone flushes
+                    self._cond.wait_for(
+                        lambda: self._flushers > 0 or self._stopping.is_set(), self._flush_interval
+                    )
 
     def _receive_loop(self) -> None:
         backoff = 0.0

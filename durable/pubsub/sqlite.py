@@ -41,6 +41,12 @@ def connect(path: str, busy_timeout_ms: int = 30_000) -> sqlite3.Connection:
     return conn
 
 
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
 class SqliteBus(RelayBus):
     """Pub/sub across processes through one SQLite file (``Durable(url, pubsub="sqlite")``)."""
 
@@ -86,6 +92,14 @@ class SqliteBus(RelayBus):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def commits_with(self, storage: Any) -> bool:
+        path = getattr(storage, "path", None)
+        return path is not None and path != ":memory:" and _same_file(path, self.path)
+
+    def commit_record(self, topics: list[str], kind: str, payload: Any) -> tuple[str, Any] | None:
+        body = encode(self._message(topics, kind, payload))
+        return ("outbox_insert", {"origin": self.origin, "body": body, "now": self._clock.now_ms()})
 
     def _reset_sender(self) -> None:
         conn, self._writer = self._writer, None

@@ -53,6 +53,7 @@ class Checkpoint:
     notify_parent: tuple[str, str] | None = None  # (child id, value json)
     cleanup_waits: bool = False  # cancel the run's pending waits (it ends while waiting)
     reset_waits_of: str | None = None  # a failed step whose ended waits re-arm on retry
+    outbox: list[tuple[str, Row]] = field(default_factory=list)  # (query, params) written in-tx
 
 
 class Storage(Protocol):

@@ -119,7 +119,14 @@ class PostgresStorage(SqlStorage):
     def save(self, checkpoint: Checkpoint) -> bool:
         """One round trip for the common checkpoint (at most one step row)."""
         cp = checkpoint
-        if cp.waits or cp.children or cp.notify_parent or cp.reset_waits_of or len(cp.steps) > 1:
+        if (
+            cp.waits
+            or cp.children
+            or cp.notify_parent
+            or cp.reset_waits_of
+            or cp.outbox
+            or len(cp.steps) > 1
+        ):
             return super().save(cp)
         step = cp.steps[0] if cp.steps else {}
         params: dict[str, Any] = {

@@ -31,6 +31,7 @@ class Tx(Protocol):
 
 
 _EXEC_DEFAULTS: dict[str, Any] = {
+    "workflow_version": None,
     "status": "pending",
     "priority": 0,
     "input": None,
@@ -165,12 +166,15 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
                 tx.run("cancel_pending_waits", {"execution_id": ex["id"], "now": now})
             if checkpoint.notify_parent is not None:
                 _notify_parent(tx, *checkpoint.notify_parent, now)
+            for query, params in checkpoint.outbox:  # events that must not outlive a crash
+                tx.one(query, params)
         return True
 
     def register_waits(
         self, execution_id: str, token: str, rows: list[Row], now: int, children: list[Row]
     ) -> list[Row]:
         with self._tx() as tx:
+            tx.one("lock_execution", {"id": execution_id})
             owner = tx.one("get_execution", {"id": execution_id})
             if owner is None or owner["lock_token"] != token:
                 raise LostClaimError(
@@ -220,6 +224,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
 
     def send_event(self, execution_id: str, name: str, payload: str, now: int) -> Row | None:
         with self._tx() as tx:
+            tx.one("lock_execution", {"id": execution_id})
             inserted = tx.one(
                 "inbox_insert",
                 {
@@ -252,6 +257,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
 
     def resolve_input(self, wait: Row, value: str, now: int) -> bool:
         with self._tx() as tx:
+            tx.one("lock_execution", {"id": wait["execution_id"]})
             return _resolve_and_wake(tx, wait, value, now)
 
     def reopen_wait(self, wait_id: str, now: int) -> None:
@@ -268,6 +274,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
             "now": now,
         }
         with self._tx() as tx:
+            tx.one("lock_execution", {"id": execution_id})
             if tx.one("inbox_oldest", params) is not None:
                 return False
             tx.one("inbox_insert", params)

@@ -4,6 +4,9 @@
 -- name: pg_notify_many
 SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS TEXT[])) AS p
 
+-- name: pg_notify_one
+SELECT pg_notify(:channel, :text)
+
 -- name: pg_payload_insert
 INSERT INTO pubsub_payloads (body, created_at) VALUES (:body, :now) RETURNING id
 

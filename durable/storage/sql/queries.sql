@@ -3,13 +3,19 @@
 -- Nullable filter parameters are CAST so PostgreSQL can type them.
 
 -- name: insert_execution
-INSERT INTO executions (id, workflow_name, status, queue, priority, input, context, current_step,
-  attempts, parent_id, parent_step, schedule_name, schedule_tick_at, wake_at, created_at, updated_at)
-VALUES (:id, :workflow_name, :status, :queue, :priority, :input, :context, :current_step,
-  '{}', :parent_id, :parent_step, :schedule_name, :schedule_tick_at, :wake_at, :now, :now)
+INSERT INTO executions (id, workflow_name, workflow_version, status, queue, priority, input,
+  context, current_step, attempts, parent_id, parent_step, schedule_name, schedule_tick_at, wake_at,
+  created_at, updated_at)
+VALUES (:id, :workflow_name, :workflow_version, :status, :queue, :priority, :input,
+  :context, :current_step, '{}', :parent_id, :parent_step, :schedule_name, :schedule_tick_at, :wake_at,
+  :now, :now)
 
 -- name: get_execution
 SELECT * FROM executions WHERE id = :id
+
+-- name: lock_execution
+-- serialises wait registration with event/input delivery for one run (PostgreSQL: FOR UPDATE)
+SELECT id FROM executions WHERE id = :id
 
 -- name: find_ids_by_prefix
 SELECT id FROM executions WHERE id LIKE :pattern ORDER BY id LIMIT :limit

@@ -16,6 +16,9 @@ WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 
+-- name: lock_execution
+SELECT id FROM executions WHERE id = :id FOR UPDATE
+
 -- name: claim
 WITH ready AS (
   SELECT id FROM executions
