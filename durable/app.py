@@ -468,12 +468,16 @@ class Durable:
         if self._worker is not None:
             raise InvalidStateError("this app already runs a worker; call stop_worker() first")
         self._worker = self.worker(queues, **options).start()
+        if self.log_capture is not None:
+            self.log_capture.pin()  # steps then only switch a context variable
         return self._worker
 
     def stop_worker(self, grace_seconds: float = 30.0) -> None:
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop(grace_seconds)
+            if self.log_capture is not None:
+                self.log_capture.unpin()
 
     def run_worker(
         self, queues: Mapping[str, int] | None = None, grace_seconds: float = 30.0

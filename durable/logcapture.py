@@ -91,6 +91,15 @@ class LogCapture:
         """The capture hook the worker enters around each step body."""
         return _capturing(self, rt)
 
+    def pin(self) -> None:
+        """Keep the handler and stream proxies installed (while a worker runs), so
+        each step only switches a context variable. Outside steps the proxies pass
+        everything through unchanged."""
+        _INSTALLER.acquire()
+
+    def unpin(self) -> None:
+        _INSTALLER.release()
+
 
 class _Sink:
     """The entries of one step attempt, with the limits applied."""
@@ -232,6 +241,8 @@ class _Installer:
     def acquire(self) -> None:
         with self._lock:
             self._users += 1
+            if self._users > 1:  # already installed
+                return
             root = logging.getLogger()
             if self._handler not in root.handlers:
                 root.addHandler(self._handler)

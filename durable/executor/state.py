@@ -97,6 +97,8 @@ class RunState:
             "locked_by": None if (release or terminal) else self.row["locked_by"],
             "deadline_at": self.row["deadline_at"],
             "completed_at": self.row["completed_at"] if terminal else None,
+            # same status, claim kept, no wake time: a narrower UPDATE will do
+            "progress_only": status is None and not (release or terminal or suspend),
         }
         cleanup = terminal and self.had_waits
         return Checkpoint(execution=ex, now=now, steps=steps or [], cleanup_waits=cleanup)

@@ -152,7 +152,8 @@ class DashboardSqlMixin:
         return created, finished
 
     def dashboard_change_marker(self) -> int | None:
-        """The newest ``updated_at`` of any execution: moves whenever a run changes."""
+        """A number that moves whenever another process changes the database
+        (SQLite's data_version, PostgreSQL's WAL position)."""
         with self._read() as tx:
             row = tx.one("dashboard_change_marker", {})
         return None if row is None or row["updated_at"] is None else int(row["updated_at"])

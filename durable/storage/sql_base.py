@@ -149,7 +149,8 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
         now = checkpoint.now
         ex = checkpoint.execution
         with self._tx() as tx:
-            if tx.run("save_execution", {**ex, "now": now}) != 1:
+            query = "save_progress" if ex.get("progress_only") else "save_execution"
+            if tx.run(query, {**ex, "now": now}) != 1:
                 return False
             for step in checkpoint.steps:
                 tx.run("insert_step", {**_STEP_DEFAULTS, **step})

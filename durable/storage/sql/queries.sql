@@ -71,7 +71,13 @@ UPDATE executions SET status = :status, context = :context, current_step = :curr
   attempts = :attempts, result = :result, error = :error, queue = :queue,
   wake_at = CASE WHEN :suspend = 1 AND wakeups <> :seen_wakeups THEN :now ELSE :wake_at END,
   lock_token = :new_token, locked_by = :locked_by, deadline_at = :deadline_at,
-  completed_at = :completed_at, updated_at = :now, heartbeat_at = :now
+  completed_at = :completed_at, updated_at = :now
+WHERE id = :id AND lock_token = :token
+
+-- name: save_progress
+-- the common mid-run checkpoint: only columns no index covers change
+UPDATE executions SET context = :context, current_step = :current_step, attempts = :attempts,
+  deadline_at = :deadline_at, updated_at = :now
 WHERE id = :id AND lock_token = :token
 
 -- name: insert_step

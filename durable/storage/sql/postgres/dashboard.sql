@@ -53,3 +53,7 @@ WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
        OR CAST(context AS jsonb) @> CAST(:context_doc AS jsonb))
 ORDER BY created_at DESC, id DESC
 LIMIT :cap
+
+-- name: dashboard_change_marker
+-- the WAL position moves with every write: a change marker without an index on the hot path
+SELECT CAST(pg_current_wal_lsn() - CAST('0/0' AS pg_lsn) AS BIGINT) AS updated_at

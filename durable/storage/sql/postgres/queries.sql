@@ -40,7 +40,7 @@ WITH upd AS (
     attempts = :attempts, result = :result, error = :error, queue = :queue,
     wake_at = CASE WHEN :suspend = 1 AND wakeups <> :seen_wakeups THEN :now ELSE CAST(:wake_at AS BIGINT) END,
     lock_token = :new_token, locked_by = :locked_by, deadline_at = :deadline_at,
-    completed_at = :completed_at, updated_at = :now, heartbeat_at = :now
+    completed_at = :completed_at, updated_at = :now
   WHERE id = :id AND lock_token = :token
   RETURNING id
 ), step AS (

@@ -13,6 +13,5 @@ CREATE TABLE dashboard_audit (
   remote TEXT
 );
 CREATE INDEX dashboard_audit_target ON dashboard_audit (target, id) WHERE target IS NOT NULL;
-CREATE INDEX executions_updated ON executions (updated_at);
 CREATE INDEX executions_completed ON executions (completed_at) WHERE completed_at IS NOT NULL;
 CREATE INDEX executions_input_jsonb ON executions USING GIN ((CAST(input AS jsonb)) jsonb_path_ops);

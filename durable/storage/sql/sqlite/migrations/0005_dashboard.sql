@@ -13,5 +13,4 @@ CREATE TABLE dashboard_audit (
   remote TEXT
 );
 CREATE INDEX dashboard_audit_target ON dashboard_audit (target, id) WHERE target IS NOT NULL;
-CREATE INDEX executions_updated ON executions (updated_at);
 CREATE INDEX executions_completed ON executions (completed_at) WHERE completed_at IS NOT NULL;
