@@ -11,7 +11,7 @@ from .errors import DurableError
 from .models import Execution, ExecutionStatus, StepExecution
 from .retry import Retry
 from .scheduler.schedule import Schedule
-from .workflow import Workflow, branch, decision, goto, parallel, step
+from .workflow import Workflow, branch, decision, foreach, goto, parallel, step
 
 __all__ = [
     "Durable",
@@ -25,6 +25,7 @@ __all__ = [
     "branch",
     "days",
     "decision",
+    "foreach",
     "goto",
     "hours",
     "minutes",

@@ -21,7 +21,7 @@ def _calls_children(fn: Any) -> bool:
 
 
 def workflow_graph(wf: Workflow) -> dict[str, Any]:
-    from .workflow import Branch, Parallel, Step
+    from .workflow import Branch, ForEach, Parallel, Step
 
     nodes: list[dict[str, Any]] = [{"id": "__start__", "kind": "start", "label": wf.name}]
     edges: list[dict[str, Any]] = []
@@ -44,7 +44,7 @@ def workflow_graph(wf: Workflow) -> dict[str, Any]:
             if (
                 instr.scope
                 and instr.scope[-1] in program.instrs
-                and isinstance(program.instrs[instr.scope[-1]].node, Parallel)
+                and isinstance(program.instrs[instr.scope[-1]].node, Parallel | ForEach)
             ):
                 entry["parallel"] = instr.scope[-1]
             for target in node.jumps_to or ():
@@ -75,6 +75,15 @@ def workflow_graph(wf: Workflow) -> dict[str, Any]:
                 edges.append(
                     {"from": name, "to": instr.default_start, "kind": "default", "label": "default"}
                 )
+        elif isinstance(node, ForEach):
+            entry.update(
+                kind="foreach",
+                on_error=node.on_error,
+                concurrency=node.concurrency,
+                steps=[node.step.name],
+            )
+            edges.append({"from": name, "to": node.step.name, "kind": "fork", "label": "each item"})
+            edges.append({"from": node.step.name, "to": instr.next or "__end__", "kind": "join"})
         else:
             entry.update(
                 kind="parallel", on_error=node.on_error, steps=[c.name for c in node.steps]
@@ -97,9 +106,9 @@ def workflow_graph(wf: Workflow) -> dict[str, Any]:
 
 
 def _in_parallel(program: Any, instr: Any) -> bool:
-    from .workflow import Parallel
+    from .workflow import ForEach, Parallel
 
     if not instr.scope:
         return False
     owner = program.instrs.get(instr.scope[-1])
-    return owner is not None and isinstance(owner.node, Parallel)
+    return owner is not None and isinstance(owner.node, Parallel | ForEach)

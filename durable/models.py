@@ -50,6 +50,7 @@ class StepType(StrEnum):
     STEP = "step"
     BRANCH = "branch"
     PARALLEL = "parallel"
+    FOREACH = "foreach"
     COMPENSATION = "compensation"
 
 

@@ -69,7 +69,17 @@ class Parallel:
     name: str | None = None
 
 
-Node = Step | Branch | Parallel
+@dataclass(frozen=True, slots=True, eq=False)
+class ForEach:
+    step: Step
+    items: Callable[[Any], Any]
+    into: Callable[[Any, list[Any]], Any] | None
+    on_error: OnError
+    concurrency: int
+    name: str | None = None
+
+
+Node = Step | Branch | Parallel | ForEach
 
 
 def _check_timeout(value: float | None, what: str) -> float | None:
@@ -155,7 +165,7 @@ def _nodes(items: Sequence[Any], where: str) -> tuple[Node, ...]:
         raise DefinitionError(f"{where} must be a list of steps, got {items!r}")
     out: list[Node] = []
     for item in items:
-        out.append(item if isinstance(item, Step | Branch | Parallel) else step(item))
+        out.append(item if isinstance(item, Step | Branch | Parallel | ForEach) else step(item))
     return tuple(out)
 
 
@@ -200,6 +210,37 @@ def parallel(
     return Parallel(steps=nodes, into=into, on_error=on_error, name=name)  # type: ignore[arg-type]
 
 
+def foreach(
+    body: StepFn | Step,
+    *,
+    items: Callable[[Any], Any],
+    into: Callable[[Any, list[Any]], Any] | None = None,
+    on_error: OnError = "fail_fast",
+    concurrency: int = 1,
+    name: str | None = None,
+) -> ForEach:
+    """Run ``body`` once per element of ``items(ctx)`` (a list), each checkpointed on its own.
+
+    The body receives one item. Results, in item order, go under ``ctx["__results__"]``
+    as ``{"ok": value}`` / ``{"error": {...}}``, or through ``into(ctx, results)``.
+    Up to ``concurrency`` items run at once; each has the body's retry policy and
+    compensation. ``items`` must give the same list every time it is called with the
+    same context (it is called again when the run resumes).
+    """
+    template = step(body)
+    if not callable(items):
+        raise DefinitionError(f"foreach {template.name!r}: items= must be callable (ctx -> list)")
+    if into is not None and not callable(into):
+        raise DefinitionError(f"foreach {template.name!r}: into= must be callable")
+    if on_error not in ("fail_fast", "complete_all"):
+        raise DefinitionError(f"on_error must be 'fail_fast' or 'complete_all', got {on_error!r}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise DefinitionError(f"foreach {template.name!r}: concurrency must be an int >= 1")
+    if template.jumps_to:
+        raise DefinitionError(f"foreach {template.name!r}: its body may not jump")
+    return ForEach(template, items, into, on_error, concurrency, name)
+
+
 # ---- the flattened program -------------------------------------------------
 
 
@@ -224,13 +265,19 @@ class Program:
         self.instrs: dict[str, Instr] = {}
         self.order: list[str] = []
         self.compensations: dict[str, Step] = {}
-        self._counters = {"branch": 0, "parallel": 0}
+        self._counters = {"branch": 0, "parallel": 0, "foreach": 0}
         self.first = self._emit(nodes, (), None)
 
     def _name_for(self, node: Node) -> str:
         if isinstance(node, Step):
             return node.name
-        kind = "branch" if isinstance(node, Branch) else "parallel"
+        kind = (
+            "branch"
+            if isinstance(node, Branch)
+            else "parallel"
+            if isinstance(node, Parallel)
+            else "foreach"
+        )
         self._counters[kind] += 1
         return node.name or f"{kind}_{self._counters[kind]}"
 
@@ -255,6 +302,8 @@ class Program:
             if isinstance(node, Parallel):
                 for child in node.steps:
                     self._add(child.name, child, (*scope, instr.name))
+            if isinstance(node, ForEach):
+                self._add(node.step.name, node.step, (*scope, instr.name))
             emitted.append(instr)
             if isinstance(node, Branch):
                 # branch bodies are emitted after the whole sequence, once "next" is known

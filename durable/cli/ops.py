@@ -191,6 +191,7 @@ def _mermaid(g: dict[str, Any]) -> str:
             "end": f'(["{label}"])',
             "branch": f'{{"{label}"}}',
             "parallel": f'[["{label}"]]',
+            "foreach": f'[["{label}"]]',
             "compensation": f'>"{label}"]',
         }.get(n["kind"], f'["{label}"]')
         lines.append(f"    {_ident(n['id'])}{shape}")
@@ -204,7 +205,13 @@ def _mermaid(g: dict[str, Any]) -> str:
 
 def _dot(g: dict[str, Any]) -> str:
     lines = [f"digraph {json.dumps(g['workflow'])} {{", "  rankdir=TB;"]
-    shapes = {"start": "oval", "end": "oval", "branch": "diamond", "parallel": "box3d"}
+    shapes = {
+        "start": "oval",
+        "end": "oval",
+        "branch": "diamond",
+        "parallel": "box3d",
+        "foreach": "box3d",
+    }
     for n in g["nodes"]:
         shape = shapes.get(n["kind"], "box")
         style = ', style="dashed"' if n["kind"] == "compensation" else ""

@@ -8,13 +8,14 @@ so after a crash only unfinished compensations run. The run ends
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from .. import codec
 from ..errors import SerializationError
 from ..models import ms_to_iso
 from ..retry import Retry
-from ..workflow import Workflow
+from ..workflow import Step, Workflow
 from .errors import error_plain, error_value
 
 if TYPE_CHECKING:
@@ -23,15 +24,29 @@ if TYPE_CHECKING:
 DEFAULT_COMPENSATION_RETRY = Retry(max_attempts=3, backoff="exponential", base=1.0)
 
 
+def compensation_of(wf: Workflow, step_name: str) -> Step | None:
+    """The compensation of a finished step; a foreach item ``body[3]`` gets its own
+    ``body.compensate[3]``."""
+    comps = wf.program.compensations
+    if step_name in comps:
+        return comps[step_name]
+    base, bracket, index = step_name.partition("[")
+    if bracket and base in comps:
+        return dataclasses.replace(comps[base], name=f"{comps[base].name}[{index}")
+    return None
+
+
 def compensate(runner: Runner, run: Any, wf: Workflow) -> None:
     from .runner import public_error
 
-    comps = wf.program.compensations
     done = runner.engine.storage.completed_steps(run.id)
-    originals = [r for r in done if r["step_type"] == "step" and r["step_name"] in comps]
+    originals = [
+        (r, c)
+        for r in done
+        if r["step_type"] == "step" and (c := compensation_of(wf, r["step_name"])) is not None
+    ]
     finished = {r["step_name"] for r in done if r["step_type"] == "compensation"}
-    for original in reversed(originals):
-        comp = comps[original["step_name"]]
+    for original, comp in reversed(originals):
         if comp.name in finished:
             continue
         rt, row = runner.begin(run, comp, "compensation")

@@ -1,14 +1,18 @@
-"""Parallel blocks: children run concurrently, each checkpointed on its own.
+"""Fan-out blocks (``parallel`` and ``foreach``): children run concurrently,
+each checkpointed on its own.
 
 A child's completion is committed as soon as it happens, so after a crash
 only unfinished children run again. A child that waits or awaits a retry
 leaves the block pending; the run is woken when the earliest of them is due.
+A ``foreach`` child is its body step named ``body[i]``, run on item ``i``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import threading
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +23,7 @@ from ..models import ms_to_iso
 from ..retry import NO_RETRY
 from ..runtime import StepRuntime
 from ..storage import Row
-from ..workflow import Goto, Instr, Parallel, Step, Workflow
+from ..workflow import ForEach, Goto, Instr, OnError, Parallel, Step, Workflow
 from .errors import error_plain, error_value
 from .steps import Outcome
 
@@ -40,8 +44,74 @@ class _Block:
     stopped: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass
+class FanOut:
+    """What a block runs: (child step, its argument) pairs, and how results merge."""
+
+    kind: str  # "parallel" | "foreach": the block row's step_type
+    children: list[tuple[Step, Any]]
+    on_error: OnError
+    concurrency: int
+    merge: Callable[[Any, dict[str, Any]], Any]  # (ctx, results by child name, in order)
+    extra: Callable[[], dict[str, Any]]  # fields of the block's step_completed event
+
+
 def run_parallel(runner: Runner, run: Any, wf: Workflow, instr: Instr, node: Parallel) -> bool:
-    names = {c.name for c in node.steps}
+    def merge(ctx: Any, results: dict[str, Any]) -> Any:
+        if node.into is not None:
+            return node.into(ctx, results)
+        return (
+            {**ctx, "__results__": results} if isinstance(ctx, dict) else {"__results__": results}
+        )
+
+    fan = FanOut(
+        "parallel",
+        [(c, run.context) for c in node.steps],
+        node.on_error,
+        len(node.steps),
+        merge,
+        lambda: {"parallel_steps": [c.name for c in node.steps]},
+    )
+    return run_fanout(runner, run, wf, instr, fan)
+
+
+def run_foreach(runner: Runner, run: Any, wf: Workflow, instr: Instr, node: ForEach) -> bool:
+    try:
+        items = node.items(run.context)
+        if not isinstance(items, list | tuple):
+            raise TypeError(f"items= must return a list, got {type(items).__name__}")
+    except Exception as exc:
+        row = _block_row(run, instr, "foreach", runner.now)
+        rt = StepRuntime(runner.engine, run.id, run.workflow_name, run.token, instr.name, 1)
+        runner.end(row, rt, "failed", error=codec.encode(error_value(exc)))
+        runner.fail(run, wf, error_value(exc), steps=[row])
+        return False
+    body = node.step
+    children = [
+        (dataclasses.replace(body, name=f"{body.name}[{i}]"), item) for i, item in enumerate(items)
+    ]
+
+    def merge(ctx: Any, results: dict[str, Any]) -> Any:
+        ordered = list(results.values())
+        if node.into is not None:
+            return node.into(ctx, ordered)
+        return (
+            {**ctx, "__results__": ordered} if isinstance(ctx, dict) else {"__results__": ordered}
+        )
+
+    fan = FanOut(
+        "foreach",
+        children,
+        node.on_error,
+        node.concurrency,
+        merge,
+        lambda: {"items": len(children)},
+    )
+    return run_fanout(runner, run, wf, instr, fan)
+
+
+def run_fanout(runner: Runner, run: Any, wf: Workflow, instr: Instr, fan: FanOut) -> bool:
+    names = {c.name for c, _ in fan.children}
     block = _Block()
     for r in runner.engine.storage.completed_steps(run.id):
         if r["step_name"] in names:
@@ -53,34 +123,35 @@ def run_parallel(runner: Runner, run: Any, wf: Workflow, instr: Instr, node: Par
         elif name not in block.done and state.get("retry_at", 0) > runner.now:
             block.wakes.append(int(state["retry_at"]))
     runnable = [
-        c
-        for c in node.steps
+        (c, arg)
+        for c, arg in fan.children
         if c.name not in block.done
         and c.name not in block.gave_up
         and run.attempts.get(c.name, {}).get("retry_at", 0) <= runner.now
     ]
-    _run_children(runner, run, wf, node, runnable, block)
+    _run_children(runner, run, fan, runnable, block)
     if block.cancel_reason is not None:
         runner.engine.cancel(run.id, block.cancel_reason)
         return False
-    if block.gave_up and node.on_error == "fail_fast":
-        return _fail_fast(runner, run, wf, block)
+    if block.gave_up and fan.on_error == "fail_fast":
+        return _fail_fast(runner, run, wf, fan, block)
     if len(block.done) + len(block.gave_up) == len(names):
-        return _complete(runner, run, wf, instr, node, block)
+        return _complete(runner, run, wf, instr, fan, block)
     _leave_pending(runner, run, block)
     return False
 
 
 def _run_children(
-    runner: Runner, run: Any, wf: Workflow, node: Parallel, children: list[Step], block: _Block
+    runner: Runner, run: Any, fan: FanOut, children: list[tuple[Step, Any]], block: _Block
 ) -> None:
-    if not children:
-        return
-    futures = {
-        runner.children_pool.submit(_child, runner, run, wf, node, c, block): c for c in children
-    }
-    pending = set(futures)
-    while pending:
+    queue = list(children)
+    pending: set[concurrent.futures.Future[None]] = set()
+    while queue or pending:
+        while queue and len(pending) < fan.concurrency and not block.stopped.is_set():
+            step, arg = queue.pop(0)
+            pending.add(runner.children_pool.submit(_child, runner, run, fan, step, arg, block))
+        if not pending:
+            break
         _finished, pending = concurrent.futures.wait(
             pending, return_when=concurrent.futures.FIRST_COMPLETED
         )
@@ -93,26 +164,24 @@ def _run_children(
             rt.request_cancel()
 
 
-def _child(
-    runner: Runner, run: Any, wf: Workflow, node: Parallel, step: Step, block: _Block
-) -> None:
+def _child(runner: Runner, run: Any, fan: FanOut, step: Step, arg: Any, block: _Block) -> None:
     if block.stopped.is_set():
         return
     with run.lock:
         rt, row = runner.begin(run, step)
         block.running[step.name] = (rt, row)
-    outcome = runner.invoker.invoke(step, run.context, rt, runner.step_timeout(run, step))
+    outcome = runner.invoker.invoke(step, arg, rt, runner.step_timeout(run, step))
     with run.lock:
         block.running.pop(step.name, None)
         if block.stopped.is_set():
             return
-        _settle_child(runner, run, node, step, rt, row, outcome, block)
+        _settle_child(runner, run, fan, step, rt, row, outcome, block)
 
 
 def _settle_child(
     runner: Runner,
     run: Any,
-    node: Parallel,
+    fan: FanOut,
     step: Step,
     rt: StepRuntime,
     row: Row,
@@ -121,18 +190,18 @@ def _settle_child(
 ) -> None:
     if outcome.kind == "ok":
         if isinstance(outcome.value, Goto):
-            error = error_plain("InvalidJumpError", f"parallel step {step.name!r} may not jump")
-            _give_up(runner, run, node, step, rt, row, error, block)
+            error = error_plain("InvalidJumpError", f"{fan.kind} step {step.name!r} may not jump")
+            _give_up(runner, run, fan, step, rt, row, error, block)
             return
         try:
             text, value = codec.roundtrip(outcome.value, f"the result of step {step.name!r}")
         except SerializationError as exc:
-            _give_up(runner, run, node, step, rt, row, error_value(exc), block)
+            _give_up(runner, run, fan, step, rt, row, error_value(exc), block)
             return
         runner.end(row, rt, "completed", result=text)
         run.attempts.pop(step.name, None)
         runner.save(run.checkpoint(runner.now, steps=[row]))
-        runner.pub_step("step_completed", row, parallel=True)
+        runner.pub_step("step_completed", row, **{fan.kind: True})
         block.done[step.name] = value
         return
     if outcome.kind in ("suspend", "snooze"):
@@ -156,15 +225,13 @@ def _settle_child(
         block.stopped.set()
         return
     if outcome.kind == "fail":
-        _give_up(
-            runner, run, node, step, rt, row, error_plain("FailNow", str(outcome.value)), block
-        )
+        _give_up(runner, run, fan, step, rt, row, error_plain("FailNow", str(outcome.value)), block)
         return
     assert outcome.error is not None
     error = error_value(outcome.error)
     retry = step.retry or NO_RETRY
     if row["attempt"] >= retry.max_attempts or isinstance(outcome.error, SerializationError):
-        _give_up(runner, run, node, step, rt, row, error, block)
+        _give_up(runner, run, fan, step, rt, row, error, block)
         return
     next_at = runner.now + int(retry.delay_seconds(row["attempt"], runner.engine.rand()) * 1000)
     run.attempts[step.name] = {"failures": row["attempt"], "retry_at": next_at}
@@ -181,7 +248,7 @@ def _settle_child(
 def _give_up(
     runner: Runner,
     run: Any,
-    node: Parallel,
+    fan: FanOut,
     step: Step,
     rt: StepRuntime,
     row: Row,
@@ -199,18 +266,18 @@ def _give_up(
     runner.save(run.checkpoint(runner.now, steps=[row]))
     runner.pub_step("step_failed", row, error=public_error(error))
     block.gave_up[step.name] = public_error(error) or {}
-    if node.on_error == "fail_fast":
+    if fan.on_error == "fail_fast":
         block.stopped.set()
 
 
-def _fail_fast(runner: Runner, run: Any, wf: Workflow, block: _Block) -> bool:
+def _fail_fast(runner: Runner, run: Any, wf: Workflow, fan: FanOut, block: _Block) -> bool:
     name, cause = next(iter(block.gave_up.items()))
     rows = []
     for rt, row in block.cancelled:  # their results are discarded
         rows.append(runner.end(row, rt, "cancelled"))
     error = error_plain(
-        "ParallelStepError",
-        f"parallel step {name!r} failed: {cause.get('message')}",
+        "ParallelStepError" if fan.kind == "parallel" else "ForEachStepError",
+        f"{fan.kind} step {name!r} failed: {cause.get('message')}",
         step=name,
         cause=cause,
     )
@@ -218,41 +285,42 @@ def _fail_fast(runner: Runner, run: Any, wf: Workflow, block: _Block) -> bool:
     return False
 
 
-def _complete(
-    runner: Runner, run: Any, wf: Workflow, instr: Instr, node: Parallel, block: _Block
-) -> bool:
-    results: dict[str, Any] = {n: {"ok": v} for n, v in block.done.items()}
-    results.update({n: {"error": e} for n, e in block.gave_up.items()})
-    ordered = {c.name: results[c.name] for c in node.steps}
-    started = runner.now
-    row: Row = {
+def _block_row(run: Any, instr: Instr, kind: str, now: int) -> Row:
+    return {
         "id": new_id(),
         "execution_id": run.id,
         "step_name": instr.name,
-        "step_type": "parallel",
+        "step_type": kind,
         "status": "running",
         "attempt": 1,
-        "started_at": started,
+        "started_at": now,
     }
+
+
+def _complete(
+    runner: Runner, run: Any, wf: Workflow, instr: Instr, fan: FanOut, block: _Block
+) -> bool:
+    results: dict[str, Any] = {}
+    for child, _arg in fan.children:
+        name = child.name
+        results[name] = (
+            {"ok": block.done[name]} if name in block.done else {"error": block.gave_up[name]}
+        )
+    row = _block_row(run, instr, fan.kind, runner.now)
     rt = StepRuntime(runner.engine, run.id, run.workflow_name, run.token, instr.name, 1)
     try:
-        if node.into is not None:
-            merged = node.into(run.context, ordered)
-        elif isinstance(run.context, dict):
-            merged = {**run.context, "__results__": ordered}
-        else:
-            merged = {"__results__": ordered}
-        text, value = codec.roundtrip(merged, f"the result of parallel block {instr.name!r}")
+        merged = fan.merge(run.context, results)
+        text, value = codec.roundtrip(merged, f"the result of {fan.kind} block {instr.name!r}")
     except Exception as exc:
         runner.end(row, rt, "failed", error=codec.encode(error_value(exc)))
         runner.fail(run, wf, error_value(exc), steps=[row])
         return False
     runner.end(row, rt, "completed", result=text)
-    for c in node.steps:
-        run.attempts.pop(c.name, None)
+    for name in results:
+        run.attempts.pop(name, None)
     run.set_context(value, text)
     run.row["current_step"] = instr.next
-    extra = {"parallel_steps": [c.name for c in node.steps]}
+    extra = fan.extra()
     if instr.next is None:
         runner.finish(
             run, "completed", steps=[row], result=text, step_events=[("step_completed", row, extra)]

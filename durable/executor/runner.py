@@ -123,10 +123,11 @@ class Runner:
             return self._step(run, wf, instr, node)
         if isinstance(node, Branch):
             return self._branch(run, wf, instr, node)
-        assert isinstance(node, Parallel)
-        from .parallel import run_parallel
+        from .parallel import run_foreach, run_parallel
 
-        return run_parallel(self, run, wf, instr, node)
+        if isinstance(node, Parallel):
+            return run_parallel(self, run, wf, instr, node)
+        return run_foreach(self, run, wf, instr, node)
 
     # ---- one step ---------------------------------------------------------------
 
@@ -337,9 +338,13 @@ class Runner:
         self.finish(run, "failed", steps=steps, step_events=step_events)
 
     def _has_compensable(self, run: RunState, wf: Workflow) -> bool:
+        from .compensation import compensation_of
+
         done = self.engine.storage.completed_steps(run.id)
         return any(
-            r["step_name"] in wf.program.compensations for r in done if r["step_type"] == "step"
+            compensation_of(wf, r["step_name"]) is not None
+            for r in done
+            if r["step_type"] == "step"
         )
 
     def finish(

@@ -149,6 +149,7 @@ def test_public_names():
             "branch",
             "days",
             "decision",
+            "foreach",
             "goto",
             "hours",
             "minutes",
