@@ -10,8 +10,8 @@ A ``foreach`` child is its body step named ``body[i]``, run on item ``i``.
 from __future__ import annotations
 
 import concurrent.futures
-import threading
 import dataclasses
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
