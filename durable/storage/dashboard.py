@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .base import ExecutionFilter, Row
+from .filters import filter_params
 
 if TYPE_CHECKING:
     from .sql_base import Tx
@@ -60,21 +61,8 @@ class AuditEntry:
     remote: str | None
 
 
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "").replace("%", "").replace("_", "") + "%"
-
-
 def _filter_params(flt: ExecutionFilter, matches: Sequence[JsonMatch]) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "workflow": flt.workflow,
-        "statuses": json.dumps(list(flt.statuses)) if flt.statuses else None,
-        "queue": flt.queue,
-        "parent_id": flt.parent_id,
-        "schedule": flt.schedule,
-        "since": flt.since_ms,
-        "until": flt.until_ms,
-        "pattern": _like_prefix(flt.id_prefix) if flt.id_prefix else None,
-    }
+    params = filter_params(flt)
     for column in JSON_COLUMNS:
         chosen = [m for m in matches if m.column == column]
         if len(chosen) > 1:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ..errors import LostClaimError
 from .base import Checkpoint, ExecutionFilter, Row, WaitFilter
 from .dashboard import DashboardSqlMixin
+from .filters import filter_params, like_prefix
 from .retention import RetentionStorage
 from .schedules import ScheduleSqlMixin
 
@@ -95,7 +96,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
             return tx.one("get_execution", {"id": execution_id})
 
     def find_ids_by_prefix(self, prefix: str, limit: int) -> list[str]:
-        pattern = _like_prefix(prefix)
+        pattern = like_prefix(prefix)
         with self._read() as tx:
             return [
                 r["id"] for r in tx.all("find_ids_by_prefix", {"pattern": pattern, "limit": limit})
@@ -105,14 +106,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
         self, flt: ExecutionFilter, limit: int, cursor: tuple[int, str] | None
     ) -> list[Row]:
         params = {
-            "workflow": flt.workflow,
-            "statuses": json.dumps(list(flt.statuses)) if flt.statuses else None,
-            "queue": flt.queue,
-            "parent_id": flt.parent_id,
-            "schedule": flt.schedule,
-            "since": flt.since_ms,
-            "until": flt.until_ms,
-            "pattern": _like_prefix(flt.id_prefix) if flt.id_prefix else None,
+            **filter_params(flt),
             "cursor_at": cursor[0] if cursor else None,
             "cursor_id": cursor[1] if cursor else None,
             "limit": limit,
@@ -360,11 +354,6 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
         }
         with self._read() as tx:
             return tx.all("list_pending_waits", params)
-
-
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "").replace("%", "").replace("_", "")
-    return escaped + "%"
 
 
 def _consume_inbox(tx: Tx, wait: Row, now: int) -> bool:

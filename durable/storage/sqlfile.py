@@ -1,4 +1,9 @@
-"""Load named queries from ``.sql`` files (``-- name: <query>`` blocks)."""
+"""Load named queries from ``.sql`` files (``-- name: <query>`` blocks).
+
+A block whose name starts with ``_`` is a fragment: other queries include it
+with ``/*> _name */``. Fragments are resolved after the dialect overlay, so a
+dialect that overrides a fragment changes every query that includes it.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,24 @@ def load_queries(dialect: str) -> dict[str, str]:
     folder = base / dialect
     if folder.is_dir():
         queries.update(_load_folder(folder))
-    return queries
+    fragments = {k: v for k, v in queries.items() if k.startswith("_")}
+    return {k: _expand(v, fragments, k) for k, v in queries.items() if not k.startswith("_")}
+
+
+_INCLUDE = re.compile(r"/\*>\s*(_\w+)\s*\*/")
+
+
+def _expand(sql: str, fragments: dict[str, str], where: str, depth: int = 0) -> str:
+    if depth > 5:
+        raise RuntimeError(f"SQL fragments nest too deeply in {where!r}")
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in fragments:
+            raise RuntimeError(f"query {where!r} includes unknown fragment {name!r}")
+        return _expand(fragments[name], fragments, where, depth + 1)
+
+    return _INCLUDE.sub(repl, sql)
 
 
 def _load_folder(folder: Traversable) -> dict[str, str]:

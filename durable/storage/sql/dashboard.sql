@@ -2,51 +2,25 @@
 -- JSON search: SQLite compares json_extract(column, path) typed; PostgreSQL
 -- overrides with jsonb containment (indexed on input, see migration 0005).
 
+-- name: _json_match
+(CAST(:input_path AS TEXT) IS NULL OR json_extract(input, :input_path) IS :input_value)
+  AND (CAST(:context_path AS TEXT) IS NULL OR json_extract(context, :context_path) IS :context_value)
+
 -- name: dashboard_search_executions
 SELECT * FROM executions
-WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
-  AND (CAST(:statuses AS TEXT) IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
-  AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue)
-  AND (CAST(:parent_id AS TEXT) IS NULL OR parent_id = :parent_id)
-  AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
-  AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
-  AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
-  AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
-  AND (CAST(:input_path AS TEXT) IS NULL OR json_extract(input, :input_path) IS :input_value)
-  AND (CAST(:context_path AS TEXT) IS NULL OR json_extract(context, :context_path) IS :context_value)
-  AND (CAST(:cursor_at AS BIGINT) IS NULL OR created_at < :cursor_at
-       OR (created_at = :cursor_at AND id < :cursor_id))
+WHERE /*> _execution_filter */ AND /*> _json_match */ AND /*> _after_cursor */
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 
 -- name: dashboard_count_executions
 SELECT count(*) AS n FROM (
-  SELECT 1 FROM executions
-  WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
-    AND (CAST(:statuses AS TEXT) IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
-    AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue)
-    AND (CAST(:parent_id AS TEXT) IS NULL OR parent_id = :parent_id)
-    AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
-    AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
-    AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
-    AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
-    AND (CAST(:input_path AS TEXT) IS NULL OR json_extract(input, :input_path) IS :input_value)
-    AND (CAST(:context_path AS TEXT) IS NULL OR json_extract(context, :context_path) IS :context_value)
+  SELECT 1 FROM executions WHERE /*> _execution_filter */ AND /*> _json_match */
   LIMIT :cap
 ) AS capped
 
 -- name: dashboard_select_ids
 SELECT id, status, workflow_name FROM executions
-WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
-  AND (CAST(:statuses AS TEXT) IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
-  AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue)
-  AND (CAST(:parent_id AS TEXT) IS NULL OR parent_id = :parent_id)
-  AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
-  AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
-  AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
-  AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
-  AND (CAST(:input_path AS TEXT) IS NULL OR json_extract(input, :input_path) IS :input_value)
-  AND (CAST(:context_path AS TEXT) IS NULL OR json_extract(context, :context_path) IS :context_value)
+WHERE /*> _execution_filter */ AND /*> _json_match */
 ORDER BY created_at DESC, id DESC
 LIMIT :cap
 

@@ -1,6 +1,7 @@
 -- Named queries shared by SQLite and PostgreSQL. Parameters are :name; a
 -- dialect file (sql/<dialect>/queries.sql) overrides a query by name.
--- Nullable filter parameters are CAST so PostgreSQL can type them.
+-- Nullable filter parameters are CAST so PostgreSQL can type them. Names starting
+-- with _ are fragments, included with /*> _name */ (see storage/sqlfile.py).
 
 -- name: insert_execution
 INSERT INTO executions (id, workflow_name, workflow_version, status, queue, priority, input,
@@ -20,18 +21,26 @@ SELECT id FROM executions WHERE id = :id
 -- name: find_ids_by_prefix
 SELECT id FROM executions WHERE id LIKE :pattern ORDER BY id LIMIT :limit
 
--- name: list_executions
-SELECT * FROM executions
-WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
-  AND (CAST(:statuses AS TEXT) IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+-- name: _statuses
+SELECT value FROM json_each(:statuses)
+
+-- name: _execution_filter
+(CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
+  AND (CAST(:statuses AS TEXT) IS NULL OR status IN (/*> _statuses */))
   AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue)
   AND (CAST(:parent_id AS TEXT) IS NULL OR parent_id = :parent_id)
   AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
   AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
   AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
   AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
-  AND (CAST(:cursor_at AS BIGINT) IS NULL OR created_at < :cursor_at
-       OR (created_at = :cursor_at AND id < :cursor_id))
+
+-- name: _after_cursor
+(CAST(:cursor_at AS BIGINT) IS NULL OR created_at < :cursor_at
+  OR (created_at = :cursor_at AND id < :cursor_id))
+
+-- name: list_executions
+SELECT * FROM executions
+WHERE /*> _execution_filter */ AND /*> _after_cursor */
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 

@@ -1,20 +1,7 @@
 -- PostgreSQL overrides of sql/queries.sql.
 
--- name: list_executions
-SELECT * FROM executions
-WHERE (CAST(:workflow AS TEXT) IS NULL OR workflow_name = :workflow)
-  AND (CAST(:statuses AS TEXT) IS NULL
-       OR status IN (SELECT jsonb_array_elements_text(CAST(:statuses AS jsonb))))
-  AND (CAST(:queue AS TEXT) IS NULL OR queue = :queue)
-  AND (CAST(:parent_id AS TEXT) IS NULL OR parent_id = :parent_id)
-  AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
-  AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
-  AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
-  AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
-  AND (CAST(:cursor_at AS BIGINT) IS NULL OR created_at < :cursor_at
-       OR (created_at = :cursor_at AND id < :cursor_id))
-ORDER BY created_at DESC, id DESC
-LIMIT :limit
+-- name: _statuses
+SELECT jsonb_array_elements_text(CAST(:statuses AS jsonb))
 
 -- name: lock_execution
 SELECT id FROM executions WHERE id = :id FOR UPDATE
