@@ -20,7 +20,7 @@ def tag(name):
     return body
 
 
-def test_branch_runs_the_matching_case_then_continues():
+def test_branch_runs_the_matching_case_then_continues(url):
     wf = Workflow(
         "b",
         [
@@ -33,7 +33,7 @@ def test_branch_runs_the_matching_case_then_continues():
             step(tag("end")),
         ],
     )
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         gold, basic, odd = (t.app.start(wf, {"kind": k}) for k in ("gold", "basic", "odd"))
         t.run_until_idle()
         assert t.app.get_execution(gold).result["path"] == ["start", "vip", "gift", "end"]
@@ -48,9 +48,9 @@ def test_branch_runs_the_matching_case_then_continues():
         assert taken.payload["next_step"] == "vip"
 
 
-def test_branch_without_match_or_default_fails_naming_the_value():
+def test_branch_without_match_or_default_fails_naming_the_value(url):
     wf = Workflow("nb", [branch(on=lambda ctx: ctx, cases={1: [step(tag("one"))]})])
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 7)
         t.run_until_idle()
         e = t.app.get_execution(run_id)
@@ -58,7 +58,7 @@ def test_branch_without_match_or_default_fails_naming_the_value():
         assert "no case matches 7" in e.error["message"]
 
 
-def test_decisions_jump_forward_and_chain():
+def test_decisions_jump_forward_and_chain(url):
     def route(ctx):
         return goto("express", ctx) if ctx["fast"] else ctx
 
@@ -76,7 +76,7 @@ def test_decisions_jump_forward_and_chain():
             step(tag("done")),
         ],
     )
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         fast, slow = t.app.start(wf, {"fast": True}), t.app.start(wf, {"fast": False})
         t.run_until_idle()
         assert t.app.get_execution(fast).result == {"fast": True, "express": True, "path": ["done"]}
@@ -85,12 +85,12 @@ def test_decisions_jump_forward_and_chain():
         assert steps == ["route", "express", "done"]
 
 
-def test_an_undeclared_backward_jump_fails_the_run_clearly():
+def test_an_undeclared_backward_jump_fails_the_run_clearly(url):
     def back(ctx):
         return goto("first", ctx)
 
     wf = Workflow("bj", [step(tag("first")), step(back)])
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         e = t.app.get_execution(run_id)
@@ -98,7 +98,7 @@ def test_an_undeclared_backward_jump_fails_the_run_clearly():
         assert "only jump forward" in e.error["message"]
 
 
-def test_parallel_collects_results_under___results__():
+def test_parallel_collects_results_under___results__(url):
     async def slow_async(ctx):
         await asyncio.sleep(0.01)
         return "async done"
@@ -109,7 +109,7 @@ def test_parallel_collects_results_under___results__():
     wf = Workflow(
         "p", [parallel([step(slow_async), step(sync_one)]), step(lambda c: c, name="after")]
     )
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {"n": 21})
         t.run_until_idle()
         result = t.app.get_execution(run_id).result
@@ -119,7 +119,7 @@ def test_parallel_collects_results_under___results__():
         assert done.payload["parallel_steps"] == ["slow_async", "sync_one"]
 
 
-def test_parallel_runs_concurrently_and_into_merges():
+def test_parallel_runs_concurrently_and_into_merges(url):
     both_in = threading.Barrier(2, timeout=5)
 
     def left(ctx):
@@ -134,13 +134,13 @@ def test_parallel_runs_concurrently_and_into_merges():
         "pc",
         [parallel([left, right], into=lambda ctx, r: {"sum": r["left"]["ok"] + r["right"]["ok"]})],
     )
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         assert t.app.get_execution(run_id).result == {"sum": 3}
 
 
-def test_parallel_fail_fast_cancels_siblings():
+def test_parallel_fail_fast_cancels_siblings(url):
     started = threading.Event()
     cancelled = threading.Event()
 
@@ -158,7 +158,7 @@ def test_parallel_fail_fast_cancels_siblings():
         return "never"
 
     wf = Workflow("ff", [parallel([bad, long], on_error="fail_fast"), step(tag("after"))])
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         e = t.app.get_execution(run_id)
@@ -169,7 +169,7 @@ def test_parallel_fail_fast_cancels_siblings():
         assert statuses == {"bad": "failed", "long": "cancelled"}
 
 
-def test_parallel_complete_all_keeps_errors_in_results():
+def test_parallel_complete_all_keeps_errors_in_results(url):
     def bad(ctx):
         raise ValueError("nope")
 
@@ -177,7 +177,7 @@ def test_parallel_complete_all_keeps_errors_in_results():
         return "yes"
 
     wf = Workflow("ca", [parallel([bad, good], on_error="complete_all")])
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         results = t.app.get_execution(run_id).result["__results__"]
@@ -187,7 +187,7 @@ def test_parallel_complete_all_keeps_errors_in_results():
         }
 
 
-def test_parallel_children_are_checkpointed_and_retried_on_their_own():
+def test_parallel_children_are_checkpointed_and_retried_on_their_own(url):
     runs = {"steady": 0, "flaky": 0}
 
     def steady(ctx):
@@ -201,7 +201,7 @@ def test_parallel_children_are_checkpointed_and_retried_on_their_own():
         return "f"
 
     wf = Workflow("pr", [parallel([steady, step(flaky, retry=Retry(max_attempts=3, base=5))])])
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         assert t.app.get_execution(run_id).status == "pending"
@@ -214,7 +214,7 @@ def test_parallel_children_are_checkpointed_and_retried_on_their_own():
         assert runs == {"steady": 1, "flaky": 3}  # the finished child never ran again
 
 
-def test_waits_inside_parallel_steps():
+def test_waits_inside_parallel_steps(url):
     def wait_a(ctx):
         return wait_for_event("a")
 
@@ -222,7 +222,7 @@ def test_waits_inside_parallel_steps():
         return wait_for_event("b")
 
     wf = Workflow("pw", [parallel([wait_a, wait_b])])
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         assert t.app.get_execution(run_id).status == "waiting"
@@ -237,7 +237,7 @@ def test_waits_inside_parallel_steps():
         }
 
 
-def test_compensations_run_in_reverse_with_the_step_results():
+def test_compensations_run_in_reverse_with_the_step_results(url):
     undone = []
 
     def book_flight(ctx):
@@ -263,7 +263,7 @@ def test_compensations_run_in_reverse_with_the_step_results():
             step(pay),
         ],
     )
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         e = t.app.get_execution(run_id)
@@ -284,7 +284,7 @@ def test_compensations_run_in_reverse_with_the_step_results():
         )
 
 
-def test_compensation_retries_then_compensation_failed():
+def test_compensation_retries_then_compensation_failed(url):
     attempts = []
 
     def charge(ctx):
@@ -304,7 +304,7 @@ def test_compensation_retries_then_compensation_failed():
             step(fail_after),
         ],
     )
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         assert t.app.get_execution(run_id).status == "compensating"
@@ -325,12 +325,12 @@ CHILD = Workflow("child_double", [step(child_double)])
 BROKEN = Workflow("child_broken", [step(child_broken)])
 
 
-def test_call_workflow_waits_for_the_childs_result():
+def test_call_workflow_waits_for_the_childs_result(url):
     def parent(ctx):
         return call_workflow(CHILD, ctx) + 1
 
     wf = Workflow("parent", [step(parent)])
-    with TestApp([wf, CHILD]) as t:
+    with TestApp([wf, CHILD], url=url) as t:
         run_id = t.app.start(wf, 20)
         t.run_until_idle()
         assert t.app.get_execution(run_id).result == 41
@@ -342,7 +342,7 @@ def test_call_workflow_waits_for_the_childs_result():
         assert started.payload["parent_id"] == run_id
 
 
-def test_a_childs_failure_reaches_the_parent_as_an_error_it_can_handle():
+def test_a_childs_failure_reaches_the_parent_as_an_error_it_can_handle(url):
     def parent(ctx):
         try:
             return call_workflow(BROKEN, ctx)
@@ -350,13 +350,13 @@ def test_a_childs_failure_reaches_the_parent_as_an_error_it_can_handle():
             return {"handled": exc.status, "type": exc.error["type"]}
 
     wf = Workflow("handles", [step(parent)])
-    with TestApp([wf, BROKEN]) as t:
+    with TestApp([wf, BROKEN], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         assert t.app.get_execution(run_id).result == {"handled": "failed", "type": "KeyError"}
 
 
-def test_start_workflow_is_fire_and_forget_and_cancel_cascades():
+def test_start_workflow_is_fire_and_forget_and_cancel_cascades(url):
     def waits_forever(ctx):
         return wait_for_event("never")
 
@@ -368,7 +368,7 @@ def test_start_workflow_is_fire_and_forget_and_cancel_cascades():
         return child_id
 
     wf = Workflow("fanout", [step(parent)])
-    with TestApp([wf, forever]) as t:
+    with TestApp([wf, forever], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         children = t.app.list_children(run_id)
@@ -378,7 +378,7 @@ def test_start_workflow_is_fire_and_forget_and_cancel_cascades():
         assert t.app.list_pending_events() == []
 
 
-def test_child_workflows_inside_parallel_steps():
+def test_child_workflows_inside_parallel_steps(url):
     def a(ctx):
         return call_workflow(CHILD, 1)
 
@@ -386,13 +386,13 @@ def test_child_workflows_inside_parallel_steps():
         return call_workflow(CHILD, 2)
 
     wf = Workflow("pchild", [parallel([a, b], into=lambda ctx, r: r["a"]["ok"] + r["b"]["ok"])])
-    with TestApp([wf, CHILD]) as t:
+    with TestApp([wf, CHILD], url=url) as t:
         run_id = t.app.start(wf, None)
         t.run_until_idle()
         assert t.app.get_execution(run_id).result == 6
 
 
-def test_snooze_fail_and_cancel_from_inside_a_step():
+def test_snooze_fail_and_cancel_from_inside_a_step(url):
     calls = []
 
     def sleepy(ctx):
@@ -411,7 +411,7 @@ def test_snooze_fail_and_cancel_from_inside_a_step():
         Workflow(f.__name__, [step(f, retry=Retry(max_attempts=5))])
         for f in (sleepy, give_up, stop)
     )
-    with TestApp([sw, fw, cw]) as t:
+    with TestApp([sw, fw, cw], url=url) as t:
         rs, rf, rc = (t.app.start(w, {}) for w in (sw, fw, cw))
         t.run_until_idle()
         assert t.app.get_execution(rs).status == "waiting"
@@ -425,7 +425,7 @@ def test_snooze_fail_and_cancel_from_inside_a_step():
         assert c.status == "cancelled" and c.error["message"] == "customer left"
 
 
-def test_saga_with_parallel_block_and_child_workflow():
+def test_saga_with_parallel_block_and_child_workflow(url):
     undone = []
 
     def reserve(ctx):
@@ -447,7 +447,7 @@ def test_saga_with_parallel_block_and_child_workflow():
         "saga",
         [step(reserve, compensate=release), parallel([notify, quote]), step(charge)],
     )
-    with TestApp([wf, CHILD]) as t:
+    with TestApp([wf, CHILD], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         e = t.app.get_execution(run_id)

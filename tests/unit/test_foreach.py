@@ -12,7 +12,7 @@ from durable.testing import TestApp
 from durable.wait import wait_for_event
 
 
-def test_each_item_runs_once_and_results_keep_item_order():
+def test_each_item_runs_once_and_results_keep_item_order(url):
     seen = []
 
     def square(n):
@@ -22,7 +22,7 @@ def test_each_item_runs_once_and_results_keep_item_order():
     wf = Workflow(
         "sq", [foreach(square, items=lambda ctx: ctx["numbers"]), step(lambda c: c, name="after")]
     )
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {"numbers": [3, 1, 2]})
         t.run_until_idle()
         result = t.app.get_execution(run_id).result
@@ -32,7 +32,7 @@ def test_each_item_runs_once_and_results_keep_item_order():
         assert names == ["square[0]", "square[1]", "square[2]", "foreach_1", "after"]
 
 
-def test_into_merges_and_concurrency_runs_items_together():
+def test_into_merges_and_concurrency_runs_items_together(url):
     barrier = threading.Barrier(3, timeout=5)
 
     def fetch(url):
@@ -47,13 +47,13 @@ def test_into_merges_and_concurrency_runs_items_together():
             )
         ],
     )
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, ["a", "bb", "ccc"])
         t.run_until_idle()
         assert t.app.get_execution(run_id).result == 6
 
 
-def test_items_retry_on_their_own_and_finished_items_never_rerun():
+def test_items_retry_on_their_own_and_finished_items_never_rerun(url):
     calls: dict[int, int] = {}
 
     def flaky(n):
@@ -70,7 +70,7 @@ def test_items_retry_on_their_own_and_finished_items_never_rerun():
             )
         ],
     )
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, [1, 2, 3])
         t.run_until_idle()
         t.advance(2)
@@ -83,7 +83,7 @@ def test_items_retry_on_their_own_and_finished_items_never_rerun():
         assert calls == {1: 1, 2: 3, 3: 1}
 
 
-def test_fail_fast_and_complete_all():
+def test_fail_fast_and_complete_all(url):
     def picky(n):
         if n == 0:
             raise ValueError("zero")
@@ -93,7 +93,7 @@ def test_fail_fast_and_complete_all():
     ca = Workflow(
         "ca", [foreach(step(picky, name="picky2"), items=lambda c: c, on_error="complete_all")]
     )
-    with TestApp([ff, ca]) as t:
+    with TestApp([ff, ca], url=url) as t:
         a, b = t.app.start(ff, [1, 0, 2]), t.app.start(ca, [1, 0])
         t.run_until_idle()
         fa = t.app.get_execution(a)
@@ -109,12 +109,12 @@ def test_fail_fast_and_complete_all():
         ]
 
 
-def test_waits_inside_items():
+def test_waits_inside_items(url):
     def approve(item):
         return wait_for_event(f"ok-{item}")
 
     wf = Workflow("wa", [foreach(approve, items=lambda c: c, concurrency=2)])
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, ["x", "y"])
         t.run_until_idle()
         t.app.send_event(run_id, "ok-y", 2)
@@ -125,7 +125,7 @@ def test_waits_inside_items():
         assert t.app.get_execution(run_id).result["__results__"] == [{"ok": 1}, {"ok": 2}]
 
 
-def test_each_finished_item_is_compensated():
+def test_each_finished_item_is_compensated(url):
     undone = []
 
     def book(seat):
@@ -138,7 +138,7 @@ def test_each_finished_item_is_compensated():
         raise RuntimeError("declined")
 
     wf = Workflow("seats", [foreach(step(book, compensate=unbook), items=lambda c: c), step(pay)])
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, ["1A", "1B"])
         t.run_until_idle()
         assert t.app.get_execution(run_id).status == "compensated"
@@ -147,9 +147,9 @@ def test_each_finished_item_is_compensated():
         assert comps == ["book.compensate[1]", "book.compensate[0]"]
 
 
-def test_bad_items_fail_the_run_clearly_and_definitions_are_checked():
+def test_bad_items_fail_the_run_clearly_and_definitions_are_checked(url):
     wf = Workflow("bad", [foreach(step(lambda n: n, name="id"), items=lambda c: c["missing"])])
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, {})
         t.run_until_idle()
         e = t.app.get_execution(run_id)

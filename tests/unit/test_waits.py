@@ -37,7 +37,7 @@ def one_step(fn, **options) -> Workflow:
     return Workflow(fn.__name__, [step(fn, **options)])
 
 
-def test_sleep_holds_nothing_and_wakes_on_time():
+def test_sleep_holds_nothing_and_wakes_on_time(url):
     entries = []
 
     def napper(x):
@@ -46,7 +46,7 @@ def test_sleep_holds_nothing_and_wakes_on_time():
         return "rested"
 
     wf = one_step(napper)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         e = t.app.get_execution(run_id)
@@ -62,13 +62,13 @@ def test_sleep_holds_nothing_and_wakes_on_time():
         assert waiting["waiting_for"] == [{"type": "sleep", "until": "2026-01-05T10:00:00Z"}]
 
 
-def test_timers_fire_even_if_no_worker_ran_at_the_deadline():
+def test_timers_fire_even_if_no_worker_ran_at_the_deadline(url):
     def napper(x):
         sleep(60)
         return "ok"
 
     wf = one_step(napper)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         t.clock.advance(days=30)  # nobody ran for a month
@@ -76,7 +76,7 @@ def test_timers_fire_even_if_no_worker_ran_at_the_deadline():
         assert t.app.get_execution(run_id).status == "completed"
 
 
-def test_schedule_at_and_calendar_helpers():
+def test_schedule_at_and_calendar_helpers(url):
     clock = FakeClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))  # a Friday
 
     def until(x):
@@ -84,7 +84,7 @@ def test_schedule_at_and_calendar_helpers():
         return "monday"
 
     wf = one_step(until)
-    with TestApp([wf], clock=clock) as t:
+    with TestApp([wf], url=url, clock=clock) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         monday_9_ny = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
@@ -94,7 +94,7 @@ def test_schedule_at_and_calendar_helpers():
         assert t.app.get_execution(run_id).result == "monday"
 
 
-def test_calendar_helpers_values():
+def test_calendar_helpers_values(url):
     clock = FakeClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))  # Friday 10:00 in New York
     seen = {}
 
@@ -106,7 +106,7 @@ def test_calendar_helpers_values():
         return None
 
     wf = one_step(probe)
-    with TestApp([wf], clock=clock) as t:
+    with TestApp([wf], url=url, clock=clock) as t:
         t.app.start(wf, 1)
         t.run_until_idle()
     assert seen["next_mon"].isoformat() == "2026-11-30T08:00:00+01:00"
@@ -115,24 +115,24 @@ def test_calendar_helpers_values():
     assert seen["nbd"].isoformat() == "2026-11-30T09:00:00+00:00"
 
 
-def test_schedule_at_refuses_naive_datetimes():
+def test_schedule_at_refuses_naive_datetimes(url):
     def naive(x):
         schedule_at(datetime(2030, 1, 1))
 
     wf = one_step(naive)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         e = t.app.get_execution(run_id)
         assert e.status == "failed" and "timezone-aware" in e.error["message"]
 
 
-def test_wait_for_event_returns_the_payload():
+def test_wait_for_event_returns_the_payload(url):
     def waiter(x):
         return wait_for_event("paid")
 
     wf = one_step(waiter)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         pending = t.app.list_pending_events()
@@ -145,14 +145,14 @@ def test_wait_for_event_returns_the_payload():
         assert t.app.list_pending_events() == []
 
 
-def test_events_sent_early_are_buffered_and_each_consumed_once():
+def test_events_sent_early_are_buffered_and_each_consumed_once(url):
     def two_waits(x):
         first = wait_for_event("tick")
         second = wait_for_event("tick")
         return [first, second]
 
     wf = one_step(two_waits)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         assert t.app.send_event(run_id, "tick", 1) is False  # buffered: nobody waits yet
         assert t.app.send_event(run_id, "tick", 2) is False
@@ -160,12 +160,12 @@ def test_events_sent_early_are_buffered_and_each_consumed_once():
         assert t.app.get_execution(run_id).result == [1, 2]
 
 
-def test_send_event_errors():
+def test_send_event_errors(url):
     def waiter(x):
         return wait_for_event("x")
 
     wf = one_step(waiter)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         with pytest.raises(ExecutionNotFoundError):
             t.app.send_event("missing", "x", 1)
         run_id = t.app.start(wf, 1)
@@ -174,7 +174,7 @@ def test_send_event_errors():
             t.app.send_event(run_id, "x", 1)
 
 
-def test_event_timeout_value_and_timeout_error():
+def test_event_timeout_value_and_timeout_error(url):
     def with_value(x):
         return wait_for_event("never", timeout=60, timeout_value="late")
 
@@ -182,7 +182,7 @@ def test_event_timeout_value_and_timeout_error():
         return wait_for_event("never", timeout=60)
 
     a, b = one_step(with_value), one_step(without_value)
-    with TestApp([a, b]) as t:
+    with TestApp([a, b], url=url) as t:
         ra, rb = t.app.start(a, 1), t.app.start(b, 1)
         t.run_until_idle()
         t.advance(60)
@@ -192,12 +192,12 @@ def test_event_timeout_value_and_timeout_error():
         assert "timed out waiting for event 'never'" in eb.error["message"]
 
 
-def test_a_retry_re_arms_a_timed_out_wait():
+def test_a_retry_re_arms_a_timed_out_wait(url):
     def patient(x):
         return wait_for_event("go", timeout=60)
 
     wf = one_step(patient, retry=Retry(max_attempts=2, base=1))
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         t.advance(60)  # first attempt times out, the retry is scheduled
@@ -208,12 +208,12 @@ def test_a_retry_re_arms_a_timed_out_wait():
         assert t.app.get_execution(run_id).result == "finally"
 
 
-def test_wait_for_any_returns_which_event_fired():
+def test_wait_for_any_returns_which_event_fired(url):
     def either(x):
         return wait_for_any(["approved", "rejected"], timeout=100)
 
     wf = one_step(either)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         t.app.send_event(run_id, "rejected", {"why": "no"})
@@ -221,12 +221,12 @@ def test_wait_for_any_returns_which_event_fired():
         assert t.app.get_execution(run_id).result == ("rejected", {"why": "no"})
 
 
-def test_wait_for_all_collects_every_payload():
+def test_wait_for_all_collects_every_payload(url):
     def both(x):
         return wait_for_all(["a", "b"])
 
     wf = one_step(both)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         t.app.send_event(run_id, "b", 2)
@@ -237,12 +237,12 @@ def test_wait_for_all_collects_every_payload():
         assert t.app.get_execution(run_id).result == {"a": 1, "b": 2}
 
 
-def test_wait_for_all_timeout_ends_the_wait_for_good():
+def test_wait_for_all_timeout_ends_the_wait_for_good(url):
     def both(x):
         return wait_for_all(["a", "b"], timeout=30, timeout_value="partial")
 
     wf = one_step(both)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         t.app.send_event(run_id, "a", 1)
@@ -255,9 +255,9 @@ def approve_step(x):
     return wait_for_approval("manager", prompt="Ship it?", timeout=86400, metadata={"amount": 10})
 
 
-def test_approval_input_flow_and_events():
+def test_approval_input_flow_and_events(url):
     wf = one_step(approve_step)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         [pending] = t.app.list_pending_inputs()
@@ -288,7 +288,7 @@ def test_approval_input_flow_and_events():
         assert "input_requested" in t.kinds(run_id) and "input_provided" in t.kinds(run_id)
 
 
-def test_typed_inputs_validate():
+def test_typed_inputs_validate(url):
     def choose(x):
         return wait_for_choice("size", choices=["S", "M", "L"])
 
@@ -301,7 +301,7 @@ def test_typed_inputs_validate():
         )
 
     wfs = [one_step(choose), one_step(text), one_step(form)]
-    with TestApp(wfs) as t:
+    with TestApp(wfs, url=url) as t:
         rc, rt, rf = (t.app.start(w, 1) for w in wfs)
         t.run_until_idle()
         with pytest.raises(InputValidationError, match="not one of the choices"):
@@ -320,9 +320,9 @@ def test_typed_inputs_validate():
         assert [t.app.get_execution(r).result for r in (rc, rt, rf)] == ["M", "hello", {"qty": 3}]
 
 
-def test_exactly_one_of_two_racing_answers_wins():
+def test_exactly_one_of_two_racing_answers_wins(url):
     wf = one_step(approve_step)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         outcomes = []
@@ -347,13 +347,13 @@ def test_exactly_one_of_two_racing_answers_wins():
             t.app.provide_input(run_id, "manager", "approved")
 
 
-def test_input_given_before_the_wait_is_kept_and_checked():
+def test_input_given_before_the_wait_is_kept_and_checked(url):
     def late_ask(x):
         sleep(10)
         return wait_for_approval("ok")
 
     wf = one_step(late_ask)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         good, bad = t.app.start(wf, 1), t.app.start(wf, 2)
         t.app.provide_input(good, "ok", "approved")
         t.app.provide_input(bad, "ok", "perhaps")  # kept as given; checked at the wait
@@ -369,12 +369,12 @@ def test_input_given_before_the_wait_is_kept_and_checked():
         assert t.app.get_execution(bad).result == "rejected"
 
 
-def test_input_timeout_value():
+def test_input_timeout_value(url):
     def ask(x):
         return wait_for_input("x", timeout=5, timeout_value="default")
 
     wf = one_step(ask)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         t.advance(5)
@@ -382,12 +382,12 @@ def test_input_timeout_value():
         assert t.app.list_pending_inputs() == []
 
 
-def test_cancel_wait_ends_the_wait():
+def test_cancel_wait_ends_the_wait(url):
     def waiter(x):
         return wait_for_event("never", timeout_value="gave up")
 
     wf = one_step(waiter)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         run_id = t.app.start(wf, 1)
         t.run_until_idle()
         assert t.app.cancel_wait(run_id) == 1
@@ -395,7 +395,7 @@ def test_cancel_wait_ends_the_wait():
         assert t.app.get_execution(run_id).result == "gave up"
 
 
-def test_cancelling_a_waiting_run_cleans_up_inputs_and_events():
+def test_cancelling_a_waiting_run_cleans_up_inputs_and_events(url):
     def both(x):
         wait_for_any(["a", "b"])
         return wait_for_approval("final")
@@ -404,7 +404,7 @@ def test_cancelling_a_waiting_run_cleans_up_inputs_and_events():
         return wait_for_approval("boss")
 
     wf, wf2 = one_step(both), one_step(asker)
-    with TestApp([wf, wf2]) as t:
+    with TestApp([wf, wf2], url=url) as t:
         r1, r2 = t.app.start(wf, 1), t.app.start(wf2, 1)
         t.app.send_event(r1, "zzz", 1)  # buffered, never consumed
         t.run_until_idle()
@@ -416,12 +416,12 @@ def test_cancelling_a_waiting_run_cleans_up_inputs_and_events():
             t.app.provide_input(r2, "boss", "approved")
 
 
-def test_a_thousand_waiting_runs():
+def test_a_thousand_waiting_runs(url):
     def waiter(x):
         return wait_for_event("go")
 
     wf = one_step(waiter)
-    with TestApp([wf]) as t:
+    with TestApp([wf], url=url) as t:
         ids = t.app.start_many(wf, list(range(1000)))
         t.run_until_idle()
         assert t.app.query.status_counts() == {"waiting": 1000}
