@@ -114,13 +114,14 @@ class PubSub:
         record_fn = getattr(bus, "commit_record", None)
         if bus is None or record_fn is None or not bus.commits_with(storage):  # type: ignore[attr-defined]
             return None
-        # what this process queued earlier (step_started, ...) must reach the others first
-        flush = getattr(bus, "flush", None)
-        if flush is not None and not flush(1.0):
-            log.warning("pubsub: earlier events are still queued; order across processes may vary")
         run_topic = self.workflow_topic(execution_id)
+        # this run's events still queued for the other processes (step_started, ...)
+        # travel in the same commit, ahead of the new ones: order is kept, nobody waits
+        queued = bus.take_queued(run_topic, execution_id)  # type: ignore[attr-defined]
+        records = [record_fn(topics, kind, payload) for topics, kind, payload in queued]
+        if any(r is None for r in records):
+            return None
         planned: list[tuple[list[str], str, dict[str, Any]]] = []
-        records = []
         for kind, payload, is_workflow in events:
             topics = [self.workflows_topic(), run_topic] if is_workflow else [run_topic]
             record = record_fn(topics, kind, payload)
@@ -137,7 +138,7 @@ class PubSub:
                     except Exception:
                         log.exception("publishing %s to %s failed", kind, topic)
 
-        return records, deliver
+        return [r for r in records if r is not None], deliver
 
     def broadcast_step(
         self, kind: str, payload: Payload, *, execution_id: str | None = None

@@ -128,6 +128,29 @@ class RelayBus:
         None when it cannot travel that way (then publish it as usual)."""
         return None
 
+    def take_queued(self, run_topic: str, execution_id: str) -> list[tuple[list[str], str, Any]]:
+        """Remove and return, in order, the queued events of one run (its own topic,
+        and its workflow events on other topics), so they can travel in a commit.
+        Waits for a batch being sent right now, so nothing of the run overtakes it."""
+        taken: list[tuple[list[str], str, Any]] = []
+        with self._cond:
+            self._cond.wait_for(lambda: not self._sending, 1.0)
+            kept: deque[tuple[str, Event]] = deque(maxlen=self._out.maxlen)
+            last: Event | None = None
+            for topic, event in self._out:
+                mine = topic == run_topic or (
+                    isinstance(event.payload, dict) and event.payload.get("id") == execution_id
+                )
+                if not mine:
+                    kept.append((topic, event))
+                elif last is not None and event.payload is last.payload and event.kind == last.kind:
+                    taken[-1][0].append(topic)
+                else:
+                    taken.append(([topic], event.kind, event.payload))
+                    last = event
+            self._out = kept
+        return taken
+
     def _message(self, topics: list[str], kind: str, payload: Any) -> Message:
         with self._cond:
             self._seq += 1

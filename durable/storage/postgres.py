@@ -117,14 +117,15 @@ class PostgresStorage(SqlStorage):
             yield _PgTx(conn, self._queries)
 
     def save(self, checkpoint: Checkpoint) -> bool:
-        """One round trip for the common checkpoint (at most one step row)."""
+        """One round trip for the common checkpoint (at most one step row, and the
+        NOTIFYs of events that travel with it)."""
         cp = checkpoint
         if (
             cp.waits
             or cp.children
             or cp.notify_parent
             or cp.reset_waits_of
-            or cp.outbox
+            or any(query != "pg_notify_one" for query, _ in cp.outbox)
             or len(cp.steps) > 1
         ):
             return super().save(cp)
@@ -133,6 +134,8 @@ class PostgresStorage(SqlStorage):
             **cp.execution,
             "now": cp.now,
             "cleanup": 1 if cp.cleanup_waits else 0,
+            "n_channels": [p["channel"] for _, p in cp.outbox],
+            "n_texts": [p["text"] for _, p in cp.outbox],
         }
         for key in _STEP_KEYS:
             params[f"s_{key}"] = step.get(key)

@@ -41,5 +41,10 @@ WITH upd AS (
 ), cleanup AS (
   UPDATE waits SET status = 'cancelled', resolved_at = :now
   WHERE execution_id IN (SELECT id FROM upd) AND status = 'pending' AND :cleanup = 1
+), notified AS (
+  -- events that travel with this commit (a cross-process bus on this database)
+  SELECT pg_notify(c, t)
+  FROM unnest(CAST(:n_channels AS TEXT[]), CAST(:n_texts AS TEXT[])) AS x(c, t)
+  WHERE EXISTS (SELECT 1 FROM upd)
 )
-SELECT count(*) AS n FROM upd
+SELECT (SELECT count(*) FROM upd) AS n, (SELECT count(*) FROM notified) AS sent
