@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +21,10 @@ from typing import Any
 from .app import Durable
 from .models import Execution
 from .pubsub import Event, MemoryBus
+from .queue.worker import Worker
 from .workflow import Workflow
 
-__all__ = ["FakeClock", "RecordingBus", "TestApp"]
+__all__ = ["FakeClock", "RecordingBus", "TestApp", "run_until_idle"]
 
 
 class RecordingBus(MemoryBus):
@@ -99,14 +101,7 @@ class TestApp:
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Run every runnable execution until none is left at the current time."""
-        total = 0
-        for _ in range(max_rounds):
-            self._worker.maintain()
-            ran = self._worker.run_once()
-            total += ran
-            if not ran:
-                break
-        return total
+        return _drain(self._worker, max_rounds)
 
     def advance(
         self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0
@@ -185,3 +180,30 @@ class TestApp:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def run_until_idle(app: Durable, max_rounds: int = 10_000) -> int:
+    """Run, in this thread, every execution of ``app`` that is runnable now (and what
+    they make runnable), until none is left; return how many runs were taken.
+
+    For apps built by hand (``Durable("memory://", clock=FakeClock())``); a
+    ``TestApp`` has the same as a method.
+    """
+    worker = _idle_workers.get(app)
+    if worker is None:
+        worker = _idle_workers[app] = app.worker()
+    return _drain(worker, max_rounds)
+
+
+def _drain(worker: Worker, max_rounds: int) -> int:
+    total = 0
+    for _ in range(max_rounds):
+        worker.maintain()
+        ran = worker.run_once()
+        total += ran
+        if not ran:
+            break
+    return total
+
+
+_idle_workers: weakref.WeakKeyDictionary[Durable, Worker] = weakref.WeakKeyDictionary()

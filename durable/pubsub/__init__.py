@@ -13,10 +13,32 @@ from typing import Any
 
 from ..errors import PubSubNotConfiguredError
 from . import base
-from .base import EVENT_KINDS, Bus, Event, Subscription, default_name
+from .base import (
+    EVENT_KINDS,
+    Bus,
+    Event,
+    Subscription,
+    default_name,
+    inputs_topic,
+    schedules_topic,
+    workflow_topic,
+    workflows_topic,
+)
 from .memory import MemoryBus
 
-__all__ = ["EVENT_KINDS", "Bus", "Event", "MemoryBus", "PubSub", "Subscription", "default_name"]
+__all__ = [
+    "EVENT_KINDS",
+    "Bus",
+    "Event",
+    "MemoryBus",
+    "PubSub",
+    "Subscription",
+    "default_name",
+    "inputs_topic",
+    "schedules_topic",
+    "workflow_topic",
+    "workflows_topic",
+]
 
 log = logging.getLogger("durable.pubsub")
 
