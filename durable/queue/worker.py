@@ -188,7 +188,20 @@ class Worker:
 
     def _run(self, queue: str, row: Row) -> None:
         try:
-            self.runner.run(row)
+            while True:
+                self.runner.run(row)
+                # with a backlog, this thread keeps its slot and takes the next run itself
+                # (no hand-off through the poller thread)
+                if self._stopping.is_set() or not self._backlog[queue]:
+                    break
+                try:
+                    rows = self._claim(queue, 1)
+                except DurableError:
+                    break
+                if not rows:
+                    self._backlog[queue] = False
+                    break
+                row = rows[0]
         finally:
             with self._idle:
                 self._running[queue] -= 1
