@@ -18,7 +18,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_database_url  # noqa: E402
 from bench.dashboard import _streams  # noqa: E402
 from bench.throughput import THREE  # noqa: E402
 from durable import Durable  # noqa: E402
@@ -92,18 +92,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--runs", type=int, default=2000)
     args = parser.parse_args()
-    if args.db == "sqlite":
-        url = f"sqlite:///{tempfile.mkdtemp()}/streams.db"
-    else:
-        import psycopg
-
-        base = os.environ.get(
-            "DURABLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        )
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS durable_bench_streams WITH (FORCE)")
-            conn.execute("CREATE DATABASE durable_bench_streams")
-        url = base.rsplit("/", 1)[0] + "/durable_bench_streams"
+    url = fresh_database_url(args.db, "durable_bench_streams")
     os.environ["BENCH_DB_URL"] = url
     app = make_app()
     app.migrate()

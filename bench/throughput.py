@@ -18,13 +18,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_database_url  # noqa: E402
 from durable import Durable, Workflow, step  # noqa: E402
 
 
@@ -48,20 +48,6 @@ def make_app() -> Durable:
     return Durable(os.environ["BENCH_DB_URL"], workflows=[THREE], name="bench", pubsub=True)
 
 
-def _pg_url() -> str:
-    return os.environ.get("DURABLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _fresh_pg(url: str) -> str:
-    import psycopg
-
-    base = url.rsplit("/", 1)[0]
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS durable_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE durable_bench")
-    return f"{base}/durable_bench"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -71,8 +57,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
 
-    tmp = tempfile.mkdtemp()
-    url = f"sqlite:///{tmp}/bench.db" if args.db == "sqlite" else _fresh_pg(_pg_url())
+    url = fresh_database_url(args.db, "durable_bench")
     os.environ["BENCH_DB_URL"] = url
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     app = make_app()

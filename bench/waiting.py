@@ -18,13 +18,13 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_database_url  # noqa: E402
 from durable import Durable, Workflow, step  # noqa: E402
 from durable.wait import sleep, wait_for_event  # noqa: E402
 
@@ -65,18 +65,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--n", type=int, default=10000)
     args = parser.parse_args()
-    if args.db == "sqlite":
-        url = f"sqlite:///{tempfile.mkdtemp()}/wait.db"
-    else:
-        import psycopg
-
-        base = os.environ.get(
-            "DURABLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        )
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS durable_bench_wait WITH (FORCE)")
-            conn.execute("CREATE DATABASE durable_bench_wait")
-        url = base.rsplit("/", 1)[0] + "/durable_bench_wait"
+    url = fresh_database_url(args.db, "durable_bench_wait")
     os.environ["BENCH_DB_URL"] = url
     app = make_app()
     app.migrate()
