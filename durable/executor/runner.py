@@ -55,8 +55,14 @@ class Runner:
 
     # ---- entry ----------------------------------------------------------------
 
-    def run(self, row: Row) -> None:
+    def run(self, row: Row, claim_next: tuple[str, str, str] | None = None) -> Row | None:
+        """Run a claimed execution until it ends, waits or is handed over.
+
+        With ``claim_next`` (queue, worker id, new token), the commit that ends this
+        claim also claims the next runnable run of that queue, which is returned.
+        """
         run = RunState.from_claim(row)
+        run.claim_next = claim_next
         self.pub_workflow("workflow_resumed", run)
         try:
             self._drive(run)
@@ -65,6 +71,8 @@ class Runner:
         except Exception:
             log.exception("execution %s: the executor failed; releasing the claim", run.id)
             self._release_after_crash(run)
+        claimed = run.releasing.claimed if run.releasing is not None else []
+        return claimed[0] if claimed else None
 
     def _release_after_crash(self, run: RunState) -> None:
         try:

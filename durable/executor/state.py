@@ -23,6 +23,10 @@ class RunState:
     attempts: dict[str, dict[str, Any]]
     error: dict[str, Any] | None
     had_waits: bool = False
+    #: (queue, worker id, token) to claim the next run with the commit that ends this claim
+    claim_next: tuple[str, str, str] | None = None
+    #: the checkpoint that ended the claim and carried ``claim_next`` (``claimed`` is filled)
+    releasing: Checkpoint | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -101,7 +105,11 @@ class RunState:
             "progress_only": status is None and not (release or terminal or suspend),
         }
         cleanup = terminal and self.had_waits
-        return Checkpoint(execution=ex, now=now, steps=steps or [], cleanup_waits=cleanup)
+        cp = Checkpoint(execution=ex, now=now, steps=steps or [], cleanup_waits=cleanup)
+        if (release or terminal) and self.claim_next is not None:
+            cp.claim_next, self.claim_next = self.claim_next, None  # once per claim
+            self.releasing = cp
+        return cp
 
     def payload(self, **extra: Any) -> dict[str, Any]:
         """The workflow event payload (reference field names kept)."""

@@ -189,19 +189,21 @@ class Worker:
     def _run(self, queue: str, row: Row) -> None:
         try:
             while True:
-                self.runner.run(row)
                 # with a backlog, this thread keeps its slot and takes the next run itself
-                # (no hand-off through the poller thread)
-                if self._stopping.is_set() or not self._backlog[queue]:
+                # (no hand-off through the poller), claimed in the commit that ends this one
+                backlog = self._backlog[queue] and not self._stopping.is_set()
+                nxt = self.runner.run(row, (queue, self.id, new_token()) if backlog else None)
+                if nxt is None and backlog and not self._stopping.is_set():
+                    try:
+                        rows = self._claim(queue, 1)
+                    except DurableError:
+                        break
+                    nxt = rows[0] if rows else None
+                    if nxt is None:
+                        self._backlog[queue] = False
+                if nxt is None:
                     break
-                try:
-                    rows = self._claim(queue, 1)
-                except DurableError:
-                    break
-                if not rows:
-                    self._backlog[queue] = False
-                    break
-                row = rows[0]
+                row = nxt
         finally:
             with self._idle:
                 self._running[queue] -= 1

@@ -54,6 +54,10 @@ class Checkpoint:
     cleanup_waits: bool = False  # cancel the run's pending waits (it ends while waiting)
     reset_waits_of: str | None = None  # a failed step whose ended waits re-arm on retry
     outbox: list[tuple[str, Row]] = field(default_factory=list)  # (query, params) written in-tx
+    #: (queue, worker id, new token): when this checkpoint ends the claim, claim the
+    #: next runnable run of ``queue`` in the same commit; ``save`` fills ``claimed``
+    claim_next: tuple[str, str, str] | None = None
+    claimed: list[Row] = field(default_factory=list)
 
 
 class Storage(Protocol):

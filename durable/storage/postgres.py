@@ -136,12 +136,20 @@ class PostgresStorage(SqlStorage):
             "cleanup": 1 if cp.cleanup_waits else 0,
             "n_channels": [p["channel"] for _, p in cp.outbox],
             "n_texts": [p["text"] for _, p in cp.outbox],
+            "claim_queue": cp.claim_next[0] if cp.claim_next else "",
+            "worker_id": cp.claim_next[1] if cp.claim_next else "",
+            "claim_token": cp.claim_next[2] if cp.claim_next else "",
+            "claim_limit": 1 if cp.claim_next else 0,
         }
         for key in _STEP_KEYS:
             params[f"s_{key}"] = step.get(key)
         with self._auto() as tx:
             row = tx.one("save_fast", params)
-        return row is not None and row["n"] == 1
+        if row is None or row["n"] != 1:
+            return False
+        if row["next_row"] is not None:
+            cp.claimed = [dict(row["next_row"])]
+        return True
 
     def connection(self) -> Any:
         """A pooled connection context manager (for LISTEN/NOTIFY helpers)."""

@@ -130,10 +130,10 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
 
     def claim(self, queue: str, limit: int, worker_id: str, token: str, now: int) -> list[Row]:
         params = {
-            "queue": queue,
-            "limit": limit,
+            "claim_queue": queue,
+            "claim_limit": limit,
             "worker_id": worker_id,
-            "token": token,
+            "claim_token": token,
             "now": now,
         }
         with self._auto() as tx:
@@ -163,6 +163,10 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
                 _notify_parent(tx, *checkpoint.notify_parent, now)
             for query, params in checkpoint.outbox:  # events that must not outlive a crash
                 tx.one(query, params)
+            if checkpoint.claim_next is not None:
+                queue, worker_id, token = checkpoint.claim_next
+                claim = {"claim_queue": queue, "claim_limit": 1, "worker_id": worker_id}
+                checkpoint.claimed = tx.all("claim", {**claim, "claim_token": token, "now": now})
         return True
 
     def register_waits(

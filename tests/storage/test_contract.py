@@ -439,3 +439,17 @@ def test_unmigrated_database_says_what_to_run(tmp_path):
     with pytest.raises(SchemaError, match="durable migrate"):
         storage.get_execution("x")
     storage.close()
+
+
+def test_the_commit_that_ends_a_claim_can_claim_the_next_run(store):
+    store.create_executions([execution(), execution()], NOW)
+    row = claim_one(store)
+    done = save_fields(row, status="completed", new_token=None, locked_by=None, completed_at=NOW)
+    stolen = Checkpoint({**done, "token": "not-mine"}, NOW, claim_next=("default", "w1", "t9"))
+    assert not store.save(stolen) and stolen.claimed == []  # fenced: nothing claimed either
+    cp = Checkpoint(done, NOW, claim_next=("default", "w1", "t9"))
+    assert store.save(cp)
+    [nxt] = cp.claimed
+    assert nxt["id"] != row["id"] and nxt["lock_token"] == "t9" and nxt["status"] == "running"
+    assert store.get_execution(nxt["id"])["locked_by"] == "w1"
+    assert store.claim("default", 5, "w2", "t", NOW) == []

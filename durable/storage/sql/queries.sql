@@ -63,24 +63,32 @@ SELECT * FROM step_executions WHERE execution_id = :id ORDER BY started_at, id
 SELECT step_name, step_type, result, completed_at, id FROM step_executions
 WHERE execution_id = :id AND status = 'completed' ORDER BY completed_at, id
 
--- name: claim
-UPDATE executions SET lock_token = :token, locked_by = :worker_id, heartbeat_at = :now,
+-- name: _claim_set
+lock_token = :claim_token, locked_by = :worker_id, heartbeat_at = :now,
   status = CASE WHEN status IN ('pending', 'waiting') THEN 'running' ELSE status END,
   attempt = attempt + 1, started_at = COALESCE(started_at, :now), updated_at = :now
-WHERE id IN (
-  SELECT id FROM executions
-  WHERE queue = :queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
-  ORDER BY priority DESC, wake_at
-  LIMIT :limit
-)
+
+-- name: _ready
+SELECT id FROM executions
+WHERE queue = :claim_queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
+ORDER BY priority DESC, wake_at
+LIMIT :claim_limit
+
+-- name: claim
+UPDATE executions SET /*> _claim_set */
+WHERE id IN (/*> _ready */)
 RETURNING *
 
--- name: save_execution
-UPDATE executions SET status = :status, context = :context, current_step = :current_step,
+-- name: _save_set
+status = :status, context = :context, current_step = :current_step,
   attempts = :attempts, result = :result, error = :error, queue = :queue,
-  wake_at = CASE WHEN :suspend = 1 AND wakeups <> :seen_wakeups THEN :now ELSE :wake_at END,
+  wake_at = CASE WHEN :suspend = 1 AND wakeups <> :seen_wakeups THEN :now
+    ELSE CAST(:wake_at AS BIGINT) END,
   lock_token = :new_token, locked_by = :locked_by, deadline_at = :deadline_at,
   completed_at = :completed_at, updated_at = :now
+
+-- name: save_execution
+UPDATE executions SET /*> _save_set */
 WHERE id = :id AND lock_token = :token
 
 -- name: save_progress

@@ -7,27 +7,16 @@ SELECT jsonb_array_elements_text(CAST(:statuses AS jsonb))
 SELECT id FROM executions WHERE id = :id FOR UPDATE
 
 -- name: claim
-WITH ready AS (
-  SELECT id FROM executions
-  WHERE queue = :queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
-  ORDER BY priority DESC, wake_at
-  LIMIT :limit
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE executions e SET lock_token = :token, locked_by = :worker_id, heartbeat_at = :now,
-  status = CASE WHEN e.status IN ('pending', 'waiting') THEN 'running' ELSE e.status END,
-  attempt = e.attempt + 1, started_at = COALESCE(e.started_at, :now), updated_at = :now
-FROM ready WHERE e.id = ready.id
-RETURNING e.*
+WITH ready AS (/*> _ready */ FOR UPDATE SKIP LOCKED)
+UPDATE executions SET /*> _claim_set */
+FROM ready WHERE executions.id = ready.id
+RETURNING executions.*
 
 -- name: save_fast
--- save_execution + insert_step + (optional) cleanup of pending waits in one statement
+-- one statement: save_execution + insert_step + cleanup of pending waits + the NOTIFYs of
+-- events that travel with this commit + (when the claim ends) the claim of the next run
 WITH upd AS (
-  UPDATE executions SET status = :status, context = :context, current_step = :current_step,
-    attempts = :attempts, result = :result, error = :error, queue = :queue,
-    wake_at = CASE WHEN :suspend = 1 AND wakeups <> :seen_wakeups THEN :now ELSE CAST(:wake_at AS BIGINT) END,
-    lock_token = :new_token, locked_by = :locked_by, deadline_at = :deadline_at,
-    completed_at = :completed_at, updated_at = :now
+  UPDATE executions SET /*> _save_set */
   WHERE id = :id AND lock_token = :token
   RETURNING id
 ), step AS (
@@ -42,9 +31,15 @@ WITH upd AS (
   UPDATE waits SET status = 'cancelled', resolved_at = :now
   WHERE execution_id IN (SELECT id FROM upd) AND status = 'pending' AND :cleanup = 1
 ), notified AS (
-  -- events that travel with this commit (a cross-process bus on this database)
   SELECT pg_notify(c, t)
   FROM unnest(CAST(:n_channels AS TEXT[]), CAST(:n_texts AS TEXT[])) AS x(c, t)
   WHERE EXISTS (SELECT 1 FROM upd)
+), ready AS (
+  /*> _ready */ FOR UPDATE SKIP LOCKED
+), claimed AS (
+  UPDATE executions SET /*> _claim_set */
+  FROM ready WHERE executions.id = ready.id AND EXISTS (SELECT 1 FROM upd)
+  RETURNING executions.*
 )
-SELECT (SELECT count(*) FROM upd) AS n, (SELECT count(*) FROM notified) AS sent
+SELECT (SELECT count(*) FROM upd) AS n, (SELECT count(*) FROM notified) AS sent,
+  (SELECT row_to_json(c) FROM claimed c LIMIT 1) AS next_row
