@@ -218,7 +218,6 @@ def _settle_child(
         block.waiting_rows.append(
             runner.end(row, rt, "waiting" if outcome.kind == "suspend" else "snoozed")
         )
-        run.had_waits = True
         return
     if outcome.kind == "cancel":
         block.cancel_reason = str(outcome.value)

@@ -22,7 +22,6 @@ class RunState:
     context_json: str | None
     attempts: dict[str, dict[str, Any]]
     error: dict[str, Any] | None
-    had_waits: bool = False
     #: (queue, worker id, token) to claim the next run with the commit that ends this claim
     claim_next: tuple[str, str, str] | None = None
     #: the checkpoint that ended the claim and carried ``claim_next`` (``claimed`` is filled)
@@ -39,7 +38,6 @@ class RunState:
             context_json=row["context"],
             attempts=attempts,
             error=json.loads(row["error"]) if row["error"] else None,
-            had_waits=row["status"] == "waiting",
         )
 
     @property
@@ -104,8 +102,9 @@ class RunState:
             # same status, claim kept, no wake time: a narrower UPDATE will do
             "progress_only": status is None and not (release or terminal or suspend),
         }
-        cleanup = terminal and self.had_waits
-        cp = Checkpoint(execution=ex, now=now, steps=steps or [], cleanup_waits=cleanup)
+        # a run may end while waiting (a workflow timeout, a parallel block failing fast):
+        # its pending waits end with it (an index probe when there are none)
+        cp = Checkpoint(execution=ex, now=now, steps=steps or [], cleanup_waits=terminal)
         if (release or terminal) and self.claim_next is not None:
             cp.claim_next, self.claim_next = self.claim_next, None  # once per claim
             self.releasing = cp

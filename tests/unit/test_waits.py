@@ -434,3 +434,18 @@ def test_a_thousand_waiting_runs(url):
 def test_wait_outside_a_step_is_a_clear_error():
     with pytest.raises(Exception, match=r"sleep\(\) can only be called inside a step"):
         sleep(1)
+
+
+def test_a_run_that_times_out_while_waiting_leaves_no_pending_input(url):
+    def ask(x):
+        return wait_for_approval("boss")
+
+    wf = Workflow("late", [step(ask)], timeout=60)
+    with TestApp([wf], url=url) as t:
+        run_id = t.app.start(wf, 1)
+        t.run_until_idle()
+        assert len(t.app.list_pending_inputs()) == 1
+        t.advance(60)
+        e = t.app.get_execution(run_id)
+        assert e.status == "failed" and e.error["type"] == "WorkflowTimeoutError"
+        assert t.app.list_pending_inputs() == []
