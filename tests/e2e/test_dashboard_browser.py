@@ -2,12 +2,14 @@
 
 Each test serves a dashboard with uvicorn in a thread over a SQLite file, with
 a worker running in this process; the cross-process test starts its run from
-another Python process. Screenshots of the main pages go to docs/screenshots/.
+another Python process. Screenshots of the main pages go to test-artifacts/screenshots/
+(set DURABLE_SCREENSHOTS=docs/screenshots to refresh the README's).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import textwrap
 from collections.abc import Callable, Iterator
@@ -24,7 +26,11 @@ from tests.support.procs import spawn, wait_until
 pytest.importorskip("playwright")
 from playwright.sync_api import expect
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# test artefacts; DURABLE_SCREENSHOTS=docs/screenshots refreshes the README's pictures
+SHOTS = Path(
+    os.environ.get("DURABLE_SCREENSHOTS")
+    or Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+)
 XSS = "<img src=x onerror=alert(1)>"
 log = logging.getLogger("shop")
 
