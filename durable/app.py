@@ -25,7 +25,14 @@ from .errors import (
 )
 from .inputs import validate
 from .logcapture import LogCapture
-from .models import Execution, Page, PendingEvent, PendingInput, StepExecution
+from .models import (
+    TERMINAL_STATUSES,
+    Execution,
+    Page,
+    PendingEvent,
+    PendingInput,
+    StepExecution,
+)
 from .notify import Notifier
 from .pubsub import Bus, MemoryBus, PubSub, Subscription
 from .pubsub.relay import open_bus
@@ -327,13 +334,7 @@ class Durable:
         if not isinstance(name, str) or not name:
             raise DurableError(f"an event name must be a non-empty string, got {name!r}")
         current = self.query.execution_row(execution_id)
-        if current["status"] in (
-            "completed",
-            "failed",
-            "cancelled",
-            "compensated",
-            "compensation_failed",
-        ):
+        if current["status"] in TERMINAL_STATUSES:
             raise InvalidStateError(
                 f"execution {execution_id} is {current['status']}; it takes no more events"
             )
@@ -352,13 +353,7 @@ class Durable:
         """
         engine = self._ready()
         current = self.query.execution_row(execution_id)
-        if current["status"] in (
-            "completed",
-            "failed",
-            "cancelled",
-            "compensated",
-            "compensation_failed",
-        ):
+        if current["status"] in TERMINAL_STATUSES:
             raise InvalidStateError(
                 f"execution {execution_id} is {current['status']}; it takes no more input"
             )

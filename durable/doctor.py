@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import codec
 from .errors import DurableError
-from .models import Execution, ms_to_iso
+from .models import TERMINAL_STATUSES, Execution, ms_to_iso
 
 if TYPE_CHECKING:
     from .app import Durable
@@ -262,13 +262,7 @@ def diagnose(app: Durable, execution: Execution, waits: list[dict[str, Any]]) ->
                 child = app.storage.get_execution(w["child_id"])
                 if child is None:
                     notes.append(f"waits on child {w['child_id']}, which no longer exists")
-                elif child["status"] in (
-                    "completed",
-                    "failed",
-                    "cancelled",
-                    "compensated",
-                    "compensation_failed",
-                ):
+                elif child["status"] in TERMINAL_STATUSES:
                     notes.append(
                         f"waits on child {w['child_id']}, which is already {child['status']} "
                         "(`durable doctor --fix` delivers its outcome)"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, DurableError
+from .models import TERMINAL_STATUSES, ExecutionStatus
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -29,7 +30,7 @@ __all__ = ["CleanupResult", "Retention", "cleanup", "parse_age"]
 
 log = logging.getLogger("durable.retention")
 
-FINISHED = ("completed", "failed", "cancelled", "compensated", "compensation_failed")
+FINISHED = tuple(s.value for s in ExecutionStatus if s in TERMINAL_STATUSES)
 _UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
 

@@ -12,7 +12,7 @@ import click
 
 from ..app import Durable
 from ..errors import InputValidationError
-from ..models import Execution
+from ..models import Execution, ExecutionStatus
 from ..pubsub import Subscription
 from .common import app_of, json_option, resolve
 from .output import (
@@ -33,17 +33,7 @@ from .shapes import (
     step_json,
 )
 
-STATUSES = (
-    "pending",
-    "running",
-    "waiting",
-    "completed",
-    "failed",
-    "cancelled",
-    "compensating",
-    "compensated",
-    "compensation_failed",
-)
+STATUSES = tuple(s.value for s in ExecutionStatus)
 
 
 # ---- status --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..errors import DurableError, ExecutionNotFoundError
-from ..models import Execution, Page, StepExecution, ms_to_datetime
+from ..models import TERMINAL_STATUSES, Execution, Page, StepExecution, ms_to_datetime
 from ..storage import ExecutionFilter
 from .context import Dashboard, link
 from .filters import CURSOR_RE, NAME_RE, STATUSES, WINDOWS, RunFilter, valid_id
@@ -135,8 +135,7 @@ def bulk_preview(d: Dashboard, request: Request) -> Response:
 
 
 def _eligible(action: str, status: str) -> bool:
-    terminal = {"completed", "failed", "cancelled", "compensated", "compensation_failed"}
-    return status == "failed" if action == "retry" else status not in terminal
+    return status == "failed" if action == "retry" else status not in TERMINAL_STATUSES
 
 
 def load_run(d: Dashboard, execution_id: str) -> Execution:

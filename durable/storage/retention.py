@@ -12,12 +12,13 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
+from ..models import TERMINAL_STATUSES
 from .base import Row
 
 if TYPE_CHECKING:
     from .sql_base import Tx
 
-_TERMINAL = frozenset({"completed", "failed", "cancelled", "compensated", "compensation_failed"})
+_TERMINAL = TERMINAL_STATUSES
 
 
 class OpsStorage:

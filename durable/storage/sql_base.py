@@ -12,13 +12,14 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from ..errors import LostClaimError
+from ..models import TERMINAL_STATUSES
 from .base import Checkpoint, ExecutionFilter, Row, WaitFilter
 from .dashboard import DashboardSqlMixin
 from .filters import filter_params, like_prefix
 from .retention import RetentionStorage
 from .schedules import ScheduleSqlMixin
 
-TERMINAL = ("completed", "failed", "cancelled", "compensated", "compensation_failed")
+TERMINAL = TERMINAL_STATUSES
 
 
 class Tx(Protocol):
