@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from . import codec
 from .clock import Clock, SystemClock, to_ms
-from .engine import Engine, EngineConfig, input_payload
+from .engine import Engine, EngineConfig
 from .errors import (
     ConfigurationError,
     DurableError,
@@ -35,6 +35,7 @@ from .models import (
 )
 from .notify import Notifier
 from .pubsub import Bus, MemoryBus, PubSub, Subscription
+from .pubsub.payloads import input_payload
 from .pubsub.relay import open_bus
 from .query import Query
 from .queue.notifiers import default_notifier

@@ -16,11 +16,10 @@ from . import codec
 from .clock import Clock
 from .errors import DurableError, WorkflowNotFoundError
 from .executor.errors import error_plain
-from .executor.state import workflow_payload
 from .ids import new_id
-from .models import ms_to_iso
 from .notify import Notifier
 from .pubsub import PubSub
+from .pubsub.payloads import input_payload, workflow_payload
 from .storage import Row, Storage
 from .workflow import Step, Workflow
 
@@ -218,23 +217,3 @@ def step_queue(wf: Workflow, step_name: str) -> str:
     if isinstance(node, Step) and node.queue:
         return node.queue
     return wf.queue
-
-
-def input_payload(row: Row, workflow_name: str) -> dict[str, Any]:
-    """The input event payload (never the answer itself)."""
-    spec = codec.decode(row.get("spec")) or {}
-    return {
-        "id": row["id"],
-        "workflow_id": row["execution_id"],
-        "workflow_name": workflow_name,
-        "input_name": row["name"],
-        "step_name": row["step_name"],
-        "input_type": row.get("input_type"),
-        "status": "pending" if row["status"] == "pending" else "provided",
-        "prompt": row.get("prompt"),
-        "metadata": codec.decode(row.get("metadata")) or {},
-        "choices": spec.get("choices"),
-        "fields": spec.get("fields"),
-        "timeout_at": ms_to_iso(row.get("timeout_at")),
-        "inserted_at": ms_to_iso(row.get("created_at")),
-    }

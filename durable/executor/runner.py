@@ -18,6 +18,7 @@ from ..engine import Engine, step_queue
 from ..errors import LostClaimError, SerializationError, WorkflowTimeoutError
 from ..ids import new_id
 from ..models import ms_to_iso
+from ..pubsub.payloads import step_payload
 from ..retry import NO_RETRY
 from ..runtime import StepRuntime
 from ..storage import Checkpoint, Row
@@ -409,23 +410,6 @@ class Runner:
         self.engine.pubsub.broadcast_workflow(
             kind, lambda: run.payload(**extra), execution_id=run.id
         )
-
-
-def step_payload(row: Row, **extra: Any) -> dict[str, Any]:
-    """The step event payload (reference field names kept)."""
-    payload = {
-        "id": row["id"],
-        "workflow_id": row["execution_id"],
-        "step_name": row["step_name"],
-        "step_type": row["step_type"],
-        "status": row["status"],
-        "attempt": row["attempt"],
-        "duration_ms": row.get("duration_ms"),
-        "started_at": ms_to_iso(row["started_at"]),
-        "completed_at": ms_to_iso(row.get("completed_at")),
-    }
-    payload.update(extra)
-    return payload
 
 
 def _earliest(a: int | None, b: int | None) -> int | None:

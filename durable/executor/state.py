@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import codec
-from ..models import ms_to_iso
+from ..pubsub.payloads import workflow_payload
 from ..storage import Checkpoint, Row
 
 
@@ -113,22 +113,3 @@ class RunState:
     def payload(self, **extra: Any) -> dict[str, Any]:
         """The workflow event payload (reference field names kept)."""
         return workflow_payload(self.row, **extra)
-
-
-def workflow_payload(row: Row, **extra: Any) -> dict[str, Any]:
-    """Workflow event payload from a stored execution row."""
-    out = {
-        "id": row["id"],
-        "workflow_name": row["workflow_name"],
-        "workflow_version": row.get("workflow_version"),
-        "status": row["status"],
-        "queue": row["queue"],
-        "current_step": row["current_step"],
-        "parent_id": row["parent_id"],
-        "started_at": ms_to_iso(row.get("started_at")),
-        "completed_at": ms_to_iso(row.get("completed_at")),
-        "inserted_at": ms_to_iso(row.get("created_at")),
-        "updated_at": ms_to_iso(row.get("updated_at")),
-    }
-    out.update(extra)
-    return out

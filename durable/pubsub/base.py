@@ -18,22 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-EVENT_KINDS = (
-    "workflow_started",
-    "workflow_resumed",
-    "workflow_waiting",
-    "workflow_completed",
-    "workflow_failed",
-    "workflow_cancelled",
-    "step_started",
-    "step_completed",
-    "step_failed",
-    "step_waiting",
-    "input_requested",
-    "input_provided",
-    "schedule_toggled",
-    "schedule_triggered",
-)
+from .payloads import EVENT_KINDS as EVENT_KINDS  # the kinds live in payloads.py
 
 
 def workflows_topic(instance: str) -> str:

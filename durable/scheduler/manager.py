@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from .. import codec
 from ..clock import to_ms
 from ..errors import ConfigurationError, DefinitionError, DurableError
-from ..models import ScheduleInfo, ms_to_datetime, ms_to_iso
+from ..models import ScheduleInfo, ms_to_datetime
+from ..pubsub.payloads import schedule_toggled_payload, schedule_triggered_payload
 from ..storage import Row
 from ..storage.schedules import ScheduleStorage
 from ..workflow import Workflow
 from .cron import zone
 from .schedule import Schedule, ScheduleExistsError, ScheduleNotFoundError, Timing
-from .scheduler import Scheduler, triggered_payload
+from .scheduler import Scheduler
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -344,7 +345,7 @@ class ScheduleManager:
             raise self._not_found(name)
         engine.announce_started(execution, now)
         engine.pubsub.broadcast_schedule(
-            "schedule_triggered", triggered_payload(row, execution["id"], now, True)
+            "schedule_triggered", schedule_triggered_payload(row, execution["id"], now, True)
         )
         return str(execution["id"])
 
@@ -390,12 +391,7 @@ class ScheduleManager:
         if self.storage.set_schedule_enabled(name, enabled, upcoming, now):
             self._engine.pubsub.broadcast_schedule(
                 "schedule_toggled",
-                {
-                    "name": name,
-                    "workflow": row["workflow_name"],
-                    "enabled": enabled,
-                    "at": ms_to_iso(now),
-                },
+                schedule_toggled_payload(name, row["workflow_name"], enabled, now),
             )
 
     # ---- async forms -------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from .. import codec
 from ..errors import DurableError
 from ..models import ms_to_iso
+from ..pubsub.payloads import schedule_triggered_payload
 from ..storage import Row
 from ..storage.schedules import Fired, ScheduleStorage, TickPlan
 from .schedule import Timing
@@ -188,19 +189,8 @@ class Scheduler:
             self.engine.announce_started(item.execution, now)
             self.engine.pubsub.broadcast_schedule(
                 "schedule_triggered",
-                triggered_payload(item.schedule, item.execution["id"], item.tick_at, False),
+                schedule_triggered_payload(
+                    item.schedule, item.execution["id"], item.tick_at, False
+                ),
             )
         return started
-
-
-def triggered_payload(
-    schedule: Row, execution_id: str, tick_at: int, manual: bool
-) -> dict[str, object]:
-    """The ``schedule_triggered`` payload."""
-    return {
-        "name": schedule["name"],
-        "workflow": schedule["workflow_name"],
-        "execution_id": execution_id,
-        "tick_at": ms_to_iso(tick_at),
-        "manual": manual,
-    }
