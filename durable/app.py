@@ -12,21 +12,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from . import codec
+from . import checks
 from .clock import Clock, SystemClock, to_ms
 from .engine import Engine, EngineConfig
 from .errors import (
     ConfigurationError,
     DurableError,
-    InputAlreadyProvidedError,
     InvalidStateError,
     SchemaError,
     StepError,
 )
-from .inputs import validate
 from .logcapture import LogCapture
 from .models import (
-    TERMINAL_STATUSES,
     Execution,
     Page,
     PendingEvent,
@@ -35,7 +32,6 @@ from .models import (
 )
 from .notify import Notifier
 from .pubsub import Bus, MemoryBus, PubSub, Subscription
-from .pubsub.payloads import input_payload
 from .pubsub.relay import open_bus
 from .query import Query
 from .queue.notifiers import default_notifier
@@ -99,8 +95,7 @@ class Durable:
             ("heartbeat_interval_seconds", heartbeat_interval_seconds),
             ("maintenance_interval_seconds", maintenance_interval_seconds),
         ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigurationError(f"{label} must be a positive number, got {value!r}")
+            checks.positive_number(value, label, error=ConfigurationError)
         if heartbeat_interval_seconds >= stale_timeout_seconds:
             raise ConfigurationError(
                 "heartbeat_interval_seconds must be shorter than stale_timeout_seconds"
@@ -133,7 +128,7 @@ class Durable:
             config=config,
         )
         self.engine.register(workflows)
-        self.query = Query(self.storage)
+        self.query: Query = self.engine.query
         self._auto_migrate = auto_migrate
         self._schema_ready = False
         self._schema_lock = threading.Lock()
@@ -145,7 +140,7 @@ class Durable:
             self.capture_hook = self.log_capture.hook
         self.retention = Retention.from_option(retention)
         #: run-time schedule API: create/get/list/update/delete/enable/disable/trigger
-        self.schedules = ScheduleManager(self.engine, self._ready)
+        self.schedules = ScheduleManager(self.engine, self.ready)
 
     # ---- setup --------------------------------------------------------------------
 
@@ -173,7 +168,10 @@ class Durable:
     def pending_migrations(self) -> list[str]:
         return self.storage.pending_migrations()
 
-    def _ready(self) -> Engine:
+    def ready(self) -> Engine:
+        """The engine, once the schema is current (migrated first with ``auto_migrate``,
+        else SchemaError) and the declared schedules are stored. Every verb calls it;
+        front ends (CLI, dashboard) call it before reading through ``app.query``."""
         if not self._schema_ready:
             with self._schema_lock:
                 if not self._schema_ready:
@@ -206,11 +204,9 @@ class Durable:
         ``priority``: higher runs first within a queue. ``scheduled_at``: an aware
         datetime before which the run does not start.
         """
-        engine = self._ready()
+        engine = self.ready()
         wake = to_ms(scheduled_at, "scheduled_at") if scheduled_at is not None else None
-        row = engine.execution_row(workflow, input, queue=queue, priority=priority, wake_at=wake)
-        engine.insert([row])
-        return str(row["id"])
+        return engine.start(workflow, [input], queue=queue, priority=priority, wake_at=wake)[0]
 
     def start_many(
         self,
@@ -222,18 +218,13 @@ class Durable:
         scheduled_at: datetime | None = None,
     ) -> list[str]:
         """Start one execution per input in a single transaction (all or none)."""
-        engine = self._ready()
+        engine = self.ready()
         wake = to_ms(scheduled_at, "scheduled_at") if scheduled_at is not None else None
-        rows = [
-            engine.execution_row(workflow, item, queue=queue, priority=priority, wake_at=wake)
-            for item in inputs
-        ]
-        engine.insert(rows)
-        return [str(r["id"]) for r in rows]
+        return engine.start(workflow, list(inputs), queue=queue, priority=priority, wake_at=wake)
 
     def get_execution(self, execution_id: str) -> Execution:
         """The execution with this id (ExecutionNotFoundError if none)."""
-        self._ready()
+        self.ready()
         return self.query.get_execution(execution_id)
 
     def list_executions(
@@ -250,7 +241,7 @@ class Durable:
         cursor: str | None = None,
     ) -> Page:
         """Newest first. Pass ``page.next_cursor`` as ``cursor`` for the next page."""
-        self._ready()
+        self.ready()
         return self.query.list_executions(
             workflow=workflow,
             status=status,
@@ -265,85 +256,38 @@ class Durable:
 
     def list_steps(self, execution_id: str) -> list[StepExecution]:
         """Every step attempt of a run, oldest first (attempts, durations, errors)."""
-        self._ready()
+        self.ready()
         return self.query.list_steps(execution_id)
 
     def list_children(self, execution_id: str) -> list[Execution]:
-        self._ready()
+        self.ready()
         return self.query.list_children(execution_id)
 
     def wait_for_completion(self, execution_id: str, timeout: float | None = None) -> Execution:
         """Block until the run reaches a terminal status; TimeoutError after ``timeout``."""
-        self._ready()
-        deadline = None if timeout is None else self.clock.now_ms() + timeout * 1000
-        sub = self._try_subscribe(self.pubsub.workflow_topic(execution_id))
-        try:
-            while True:
-                execution = self.query.get_execution(execution_id)
-                if execution.is_finished:
-                    return execution
-                left = (
-                    0.25 if deadline is None else min(0.25, (deadline - self.clock.now_ms()) / 1000)
-                )
-                if left <= 0:
-                    raise TimeoutError(
-                        f"execution {execution_id} is still {execution.status.value}"
-                    )
-                if sub is not None:
-                    sub.get(left)
-                else:
-                    threading.Event().wait(left)
-        finally:
-            if sub is not None:
-                self.pubsub.unsubscribe(sub)
-
-    def _try_subscribe(self, topic: str) -> Subscription | None:
-        return self.pubsub.subscribe(topic, buffer=16) if self.pubsub.server is not None else None
+        if timeout is not None:
+            checks.seconds(timeout, "timeout")
+        return self.ready().wait_for_completion(execution_id, timeout)
 
     # ---- acting on runs ----------------------------------------------------------------
 
     def cancel(self, execution_id: str, reason: str = "cancelled") -> Execution:
         """Cancel a run and its running children; pending inputs and events go too."""
-        engine = self._ready()
-        current = self.query.get_execution(execution_id)
-        if current.is_finished:
-            raise InvalidStateError(
-                f"execution {execution_id} is already {current.status.value}; nothing to cancel"
-            )
-        engine.cancel(execution_id, reason)
+        self.ready().cancel_execution(execution_id, reason)
         return self.query.get_execution(execution_id)
 
     def retry(self, execution_id: str) -> Execution:
         """Run a failed execution again from the step that failed."""
-        engine = self._ready()
-        current = self.query.execution_row(execution_id)
-        if current["status"] != "failed":
-            raise InvalidStateError(
-                f"execution {execution_id} is {current['status']}; only failed executions can be retried"
-            )
-        if not engine.storage.retry_execution(execution_id, "{}", self.clock.now_ms()):
-            raise InvalidStateError(
-                f"execution {execution_id} changed while retrying; look at it again"
-            )
-        engine.notifier.notify(current["queue"])
+        self.ready().retry(execution_id)
         return self.query.get_execution(execution_id)
 
     def send_event(self, execution_id: str, name: str, payload: Any = None) -> bool:
         """Deliver an event to a run. Returns True if a waiting step took it, False if
         it was buffered for a wait the run has not reached yet."""
-        engine = self._ready()
+        engine = self.ready()
         if not isinstance(name, str) or not name:
             raise DurableError(f"an event name must be a non-empty string, got {name!r}")
-        current = self.query.execution_row(execution_id)
-        if current["status"] in TERMINAL_STATUSES:
-            raise InvalidStateError(
-                f"execution {execution_id} is {current['status']}; it takes no more events"
-            )
-        text = codec.encode(payload, f"the payload of event {name!r}")
-        wait = engine.storage.send_event(execution_id, name, text, self.clock.now_ms())
-        if wait is not None:
-            engine.notifier.notify(current["queue"])
-        return wait is not None
+        return engine.send_event(execution_id, name, payload)
 
     def provide_input(self, execution_id: str, name: str, value: Any) -> None:
         """Answer a pending input (validated against its declared type).
@@ -352,37 +296,7 @@ class Durable:
         when someone answered first, InvalidStateError for a finished run. An input
         given before the run asks for it is kept and checked when the run gets there.
         """
-        engine = self._ready()
-        current = self.query.execution_row(execution_id)
-        if current["status"] in TERMINAL_STATUSES:
-            raise InvalidStateError(
-                f"execution {execution_id} is {current['status']}; it takes no more input"
-            )
-        now = self.clock.now_ms()
-        wait = engine.storage.get_pending_input(execution_id, name)
-        if wait is None:
-            if engine.storage.list_input_waits(execution_id, name):
-                raise InputAlreadyProvidedError(
-                    f"input {name!r} of execution {execution_id} was already provided"
-                )
-            text = codec.encode(value, f"the value of input {name!r}")
-            if not engine.storage.buffer_input(execution_id, name, text, now):
-                raise InputAlreadyProvidedError(
-                    f"input {name!r} of execution {execution_id} was already provided and awaits the run"
-                )
-            return
-        spec = codec.decode(wait["spec"]) or {}
-        accepted = validate(wait["input_type"] or "any", spec, value)
-        text = codec.encode(accepted, f"the value of input {name!r}")
-        if not engine.storage.resolve_input(wait, text, now):
-            raise InputAlreadyProvidedError(
-                f"input {name!r} of execution {execution_id} was already provided"
-            )
-        engine.notifier.notify(current["queue"])
-        resolved = {**wait, "status": "resolved"}
-        self.pubsub.broadcast_input(
-            "input_provided", input_payload(resolved, current["workflow_name"])
-        )
+        self.ready().provide_input(execution_id, name, value)
 
     def list_pending_inputs(
         self,
@@ -393,7 +307,7 @@ class Durable:
         expiring_before: datetime | None = None,
         limit: int = 100,
     ) -> list[PendingInput]:
-        self._ready()
+        self.ready()
         flt = WaitFilter(
             execution_id, workflow, name, to_ms(expiring_before) if expiring_before else None
         )
@@ -408,7 +322,7 @@ class Durable:
         expiring_before: datetime | None = None,
         limit: int = 100,
     ) -> list[PendingEvent]:
-        self._ready()
+        self.ready()
         flt = WaitFilter(
             execution_id, workflow, name, to_ms(expiring_before) if expiring_before else None
         )
@@ -417,12 +331,7 @@ class Durable:
     def cancel_wait(self, execution_id: str) -> int:
         """End every pending wait of a run: each wait call returns its ``timeout_value``
         (or raises WaitCancelledError). Returns how many waits were cancelled."""
-        engine = self._ready()
-        current = self.query.execution_row(execution_id)
-        n = engine.storage.cancel_waits(execution_id, self.clock.now_ms())
-        if n:
-            engine.notifier.notify(current["queue"])
-        return n
+        return self.ready().cancel_waits(execution_id)
 
     def result(self, execution_id: str, timeout: float | None = None) -> Any:
         """Wait for the run and return its result; StepError if it did not complete."""
@@ -436,14 +345,14 @@ class Durable:
     def subscribe(self, topic: str, *, buffer: int = 1000) -> Subscription:
         """Shortcut for ``app.pubsub.subscribe``."""
         if self.pubsub.server is not None:
-            self._ready()  # a database-backed bus reads its tables
+            self.ready()  # a database-backed bus reads its tables
         return self.pubsub.subscribe(topic, buffer=buffer)
 
     # ---- workers -------------------------------------------------------------------
 
     def worker(self, queues: Mapping[str, int] | None = None, **options: Any) -> Worker:
         """A worker bound to this app (not started)."""
-        engine = self._ready()
+        engine = self.ready()
         if queues is None:
             queues = self._default_queues or self._all_queues()
         chosen = dict(queues)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 
@@ -29,10 +29,6 @@ class SystemClock:
             time.sleep(max(0.0, seconds))
             return False
         return wake.wait(max(0.0, seconds))
-
-
-def now_datetime(clock: Clock) -> datetime:
-    return datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
 
 
 def to_ms(value: datetime, what: str = "datetime") -> int:

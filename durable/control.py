@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import codec
-from .errors import CancelNow, ChildWorkflowError, DurableError, FailNow, Snooze
+from . import checks, codec
+from .errors import CancelNow, ChildWorkflowError, FailNow, Snooze
 from .models import ms_to_iso
 from .runtime import current_runtime
 from .wait import MISSING, _no_answer, _settle, _suspend_group
@@ -21,10 +21,9 @@ if TYPE_CHECKING:
 
 def snooze(seconds: float) -> NoReturn:
     """Run this step again after ``seconds`` without counting an attempt."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        raise DurableError(f"snooze() needs a non-negative number of seconds, got {seconds!r}")
+    delay = checks.seconds(seconds, "snooze() seconds")
     current_runtime("snooze")
-    raise Snooze(float(seconds))
+    raise Snooze(delay)
 
 
 def fail(reason: str) -> NoReturn:
@@ -54,11 +53,13 @@ def call_workflow(
     ``timeout_value`` returned (or WaitTimeoutError raised).
     """
     rt = current_runtime("call_workflow")
+    deadline = (
+        None if timeout is None else rt.now_ms() + int(checks.seconds(timeout, "timeout") * 1000)
+    )
     seq = rt.next_seq()
     group = rt.existing(seq)
     if group is None:
         child = rt.engine.child_row(workflow, input, rt, queue)
-        deadline = None if timeout is None else rt.now_ms() + int(timeout * 1000)
         wait = {
             "kind": "child",
             "name": child["workflow_name"],
@@ -85,7 +86,7 @@ def call_workflow(
             what["timeout_at"] = ms_to_iso(row["timeout_at"])
         _suspend_group(rt, [row], what)
     if row["status"] == "timed_out":
-        rt.engine.cancel_child(row["child_id"], "the parent's call_workflow timed out")
+        rt.engine.cancel(row["child_id"], "the parent's call_workflow timed out")
     return _no_answer(row, timeout_value, f"child workflow {row['name']!r}")
 
 

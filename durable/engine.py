@@ -1,25 +1,35 @@
 """The engine: storage, clock, bus, notifier and registry wired together.
 
-It holds the operations shared by the facade (``Durable``), the runner and
-the step primitives, so each exists once.
+It holds the domain logic of every verb: the facade (``Durable``) checks
+arguments and calls in here, and so do the runner and the step primitives, so
+each operation exists once.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import codec
+from . import checks, codec
 from .clock import Clock
-from .errors import DurableError, WorkflowNotFoundError
+from .errors import (
+    DurableError,
+    InputAlreadyProvidedError,
+    InvalidStateError,
+    WorkflowNotFoundError,
+)
 from .executor.errors import error_plain
 from .ids import new_id
+from .inputs import validate
+from .models import TERMINAL_STATUSES, Execution
 from .notify import Notifier
 from .pubsub import PubSub
 from .pubsub.payloads import input_payload, workflow_payload
+from .query import Query
 from .storage import Row, Storage
 from .workflow import Step, Workflow
 
@@ -56,6 +66,7 @@ class Engine:
         self.notifier = notifier
         self.config = config
         self.rand = rand
+        self.query = Query(storage)
         self.registry: dict[str, Workflow] = {}  # the newest version of each name
         self.versions: dict[str, dict[str | None, Workflow]] = {}
 
@@ -120,8 +131,7 @@ class Engine:
         schedule_tick_at: int | None = None,
     ) -> Row:
         wf = self.workflow(ref)
-        if not isinstance(priority, int) or isinstance(priority, bool):
-            raise DurableError(f"priority must be an int, got {priority!r}")
+        checks.integer(priority, "priority")
         if queue is not None and (not isinstance(queue, str) or not queue):
             raise DurableError(f"queue must be a non-empty string, got {queue!r}")
         text = codec.encode(input, f"the input of workflow {wf.name!r}")
@@ -144,6 +154,23 @@ class Engine:
             "schedule_tick_at": schedule_tick_at,
             "wake_at": self.clock.now_ms() if wake_at is None else wake_at,
         }
+
+    def start(
+        self,
+        ref: Workflow | str,
+        inputs: Sequence[Any],
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        wake_at: int | None = None,
+    ) -> list[str]:
+        """Store one execution per input in one transaction (all or none); their ids."""
+        rows = [
+            self.execution_row(ref, item, queue=queue, priority=priority, wake_at=wake_at)
+            for item in inputs
+        ]
+        self.insert(rows)
+        return [str(r["id"]) for r in rows]
 
     def insert(self, rows: list[Row]) -> None:
         """Store new executions, then announce them (started event, wake workers)."""
@@ -188,6 +215,108 @@ class Engine:
     def announce_input(self, rt: StepRuntime, row: Row) -> None:
         self.pubsub.broadcast_input("input_requested", input_payload(row, rt.workflow_name))
 
+    # ---- acting on runs from outside ------------------------------------------------
+
+    def wait_for_completion(self, execution_id: str, timeout: float | None) -> Execution:
+        """Block until the run is finished (woken by its events when a bus is on)."""
+        deadline = None if timeout is None else self.clock.now_ms() + timeout * 1000
+        topic = self.pubsub.workflow_topic(execution_id)
+        sub = self.pubsub.subscribe(topic, buffer=16) if self.pubsub.server is not None else None
+        try:
+            while True:
+                execution = self.query.get_execution(execution_id)
+                if execution.is_finished:
+                    return execution
+                now = self.clock.now_ms()
+                left = 0.25 if deadline is None else min(0.25, (deadline - now) / 1000)
+                if left <= 0:
+                    raise TimeoutError(
+                        f"execution {execution_id} is still {execution.status.value}"
+                    )
+                if sub is not None:
+                    sub.get(left)
+                else:
+                    threading.Event().wait(left)
+        finally:
+            if sub is not None:
+                self.pubsub.unsubscribe(sub)
+
+    def cancel_execution(self, execution_id: str, reason: str) -> None:
+        """Cancel an unfinished run and its running children (InvalidStateError if finished)."""
+        current = self.query.get_execution(execution_id)
+        if current.is_finished:
+            raise InvalidStateError(
+                f"execution {execution_id} is already {current.status.value}; nothing to cancel"
+            )
+        self.cancel(execution_id, reason)
+
+    def retry(self, execution_id: str) -> None:
+        """Make a failed run claimable again from the step that failed."""
+        current = self.query.execution_row(execution_id)
+        if current["status"] != "failed":
+            raise InvalidStateError(
+                f"execution {execution_id} is {current['status']}; only failed executions can be retried"
+            )
+        if not self.storage.retry_execution(execution_id, "{}", self.clock.now_ms()):
+            raise InvalidStateError(
+                f"execution {execution_id} changed while retrying; look at it again"
+            )
+        self.notifier.notify(current["queue"])
+
+    def send_event(self, execution_id: str, name: str, payload: Any) -> bool:
+        """Deliver an event; True if a waiting step took it, False if it was buffered."""
+        current = self.query.execution_row(execution_id)
+        if current["status"] in TERMINAL_STATUSES:
+            raise InvalidStateError(
+                f"execution {execution_id} is {current['status']}; it takes no more events"
+            )
+        text = codec.encode(payload, f"the payload of event {name!r}")
+        wait = self.storage.send_event(execution_id, name, text, self.clock.now_ms())
+        if wait is not None:
+            self.notifier.notify(current["queue"])
+        return wait is not None
+
+    def provide_input(self, execution_id: str, name: str, value: Any) -> None:
+        """Answer a pending input, or keep the answer until the run asks for it."""
+        current = self.query.execution_row(execution_id)
+        if current["status"] in TERMINAL_STATUSES:
+            raise InvalidStateError(
+                f"execution {execution_id} is {current['status']}; it takes no more input"
+            )
+        now = self.clock.now_ms()
+        wait = self.storage.get_pending_input(execution_id, name)
+        if wait is None:
+            if self.storage.list_input_waits(execution_id, name):
+                raise InputAlreadyProvidedError(
+                    f"input {name!r} of execution {execution_id} was already provided"
+                )
+            text = codec.encode(value, f"the value of input {name!r}")
+            if not self.storage.buffer_input(execution_id, name, text, now):
+                raise InputAlreadyProvidedError(
+                    f"input {name!r} of execution {execution_id} was already provided and awaits the run"
+                )
+            return
+        spec = codec.decode(wait["spec"]) or {}
+        accepted = validate(wait["input_type"] or "any", spec, value)
+        text = codec.encode(accepted, f"the value of input {name!r}")
+        if not self.storage.resolve_input(wait, text, now):
+            raise InputAlreadyProvidedError(
+                f"input {name!r} of execution {execution_id} was already provided"
+            )
+        self.notifier.notify(current["queue"])
+        resolved = {**wait, "status": "resolved"}
+        self.pubsub.broadcast_input(
+            "input_provided", input_payload(resolved, current["workflow_name"])
+        )
+
+    def cancel_waits(self, execution_id: str) -> int:
+        """End every pending wait of a run; how many there were."""
+        current = self.query.execution_row(execution_id)
+        n = self.storage.cancel_waits(execution_id, self.clock.now_ms())
+        if n:
+            self.notifier.notify(current["queue"])
+        return n
+
     # ---- cancelling -------------------------------------------------------------
 
     def cancel(self, execution_id: str, reason: str) -> list[Row]:
@@ -200,9 +329,6 @@ class Engine:
             if row["parent_id"]:
                 self.notifier.notify("*")
         return rows
-
-    def cancel_child(self, child_id: str, reason: str) -> None:
-        self.cancel(child_id, reason)
 
 
 def _version_key(version: str | None) -> tuple[int, int, str]:

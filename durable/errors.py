@@ -30,6 +30,22 @@ class NotFoundError(DurableError):
     """An id or name does not exist."""
 
 
+class ScheduleNotFoundError(NotFoundError):
+    """No schedule has this name."""
+
+
+class ScheduleExistsError(DurableError):
+    """A schedule with this name already exists (names are unique per instance)."""
+
+
+class CronError(DefinitionError):
+    """A cron expression is invalid; the message names the field and why."""
+
+
+class TimezoneError(DefinitionError):
+    """A time zone name is not a known IANA zone."""
+
+
 class ExecutionNotFoundError(NotFoundError):
     """No execution has this id."""
 
@@ -64,6 +80,10 @@ class WorkflowTimeoutError(DurableError):
 
 class WaitTimeoutError(DurableError):
     """A wait reached its timeout and no ``timeout_value`` was given."""
+
+
+class WaitCancelledError(DurableError):
+    """The wait was cancelled with ``cancel_wait`` and no ``timeout_value`` was given."""
 
 
 class InputValidationError(DurableError):

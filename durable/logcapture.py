@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .checks import count
 from .errors import ConfigurationError
 from .models import ms_to_iso
 
@@ -67,8 +68,7 @@ class LogCapture:
             ("max_entries", self.max_entries),
             ("max_message_chars", self.max_message_chars),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"log_capture {label} must be an int >= 1, got {value!r}")
+            count(value, f"log_capture {label}", error=ConfigurationError)
 
     @classmethod
     def from_option(cls, option: bool | LogCapture | None) -> LogCapture | None:

@@ -54,21 +54,6 @@ class StepType(StrEnum):
     COMPENSATION = "compensation"
 
 
-class WaitKind(StrEnum):
-    SLEEP = "sleep"
-    EVENT = "event"
-    INPUT = "input"
-    CHILD = "child"
-    START = "start"
-
-
-class WaitStatus(StrEnum):
-    PENDING = "pending"
-    RESOLVED = "resolved"
-    TIMED_OUT = "timed_out"
-    CANCELLED = "cancelled"
-
-
 def ms_to_datetime(ms: int | None) -> datetime | None:
     """Stored epoch milliseconds to an aware UTC datetime."""
     if ms is None:

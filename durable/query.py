@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from . import codec
+from .checks import count
 from .clock import to_ms
 from .errors import DurableError, ExecutionNotFoundError
 from .models import (
@@ -184,8 +185,7 @@ class Query:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise DurableError(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}")
+        count(limit, "limit", maximum=MAX_PAGE)
         flt = ExecutionFilter(
             workflow=workflow,
             statuses=_statuses(status),
@@ -251,8 +251,7 @@ class Query:
         cursor: str | None = None,
     ) -> Page:
         """Like :meth:`list_executions`, plus ``input.a.b = value`` style JSON matches."""
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise DurableError(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}")
+        count(limit, "limit", maximum=MAX_PAGE)
         rows = self._dashboard().dashboard_search_executions(
             flt, tuple(matches), limit + 1, decode_cursor(cursor) if cursor else None
         )

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .checks import count
 from .errors import ConfigurationError, DurableError
 from .models import TERMINAL_STATUSES, ExecutionStatus
 
@@ -88,8 +89,7 @@ class Retention:
             ("batch_size", self.batch_size),
             ("max_batches_per_pass", self.max_batches_per_pass),
         ):
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                raise ConfigurationError(f"retention {label} must be an int >= 1, got {number!r}")
+            count(number, f"retention {label}", error=ConfigurationError)
         parse_age(self.interval_seconds, "retention interval_seconds")
 
     @classmethod
@@ -160,8 +160,7 @@ def cleanup(
                 f"only finished runs can be cleaned up; {status!r} is not one of "
                 f"{', '.join(FINISHED)}"
             )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise DurableError(f"batch size must be an int >= 1, got {batch_size!r}")
+    count(batch_size, "batch size")
     storage: Any = engine.storage
     result = CleanupResult(dry_run=dry_run)
     batches = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .checks import count, is_number
 from .errors import DefinitionError
 
 Backoff = Literal["exponential", "linear", "constant"]
@@ -28,14 +29,13 @@ class Retry:
     jitter: bool | float = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise DefinitionError(
-                f"Retry.max_attempts must be an int >= 1, got {self.max_attempts!r}"
-            )
+        count(self.max_attempts, "Retry.max_attempts", error=DefinitionError)
         if self.backoff not in ("exponential", "linear", "constant"):
             raise DefinitionError(
                 f"Retry.backoff must be 'exponential', 'linear' or 'constant', got {self.backoff!r}"
             )
+        if not is_number(self.base) or not is_number(self.max_delay):
+            raise DefinitionError("Retry.base and Retry.max_delay must be numbers of seconds")
         if self.base < 0 or self.max_delay < 0:
             raise DefinitionError("Retry.base and Retry.max_delay must not be negative")
         if not isinstance(self.jitter, bool) and not 0 < float(self.jitter) <= 1:

@@ -16,9 +16,14 @@ from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import codec
+from . import checks, codec
 from .clock import to_ms
-from .errors import DurableError, InputValidationError, WaitTimeoutError
+from .errors import (
+    DurableError,
+    InputValidationError,
+    WaitCancelledError,
+    WaitTimeoutError,
+)
 from .inputs import Field, build_spec, validate
 from .models import ms_to_iso
 from .runtime import StepRuntime, current_runtime
@@ -27,24 +32,17 @@ from .storage import Row
 MISSING: Any = object()
 
 
-class WaitCancelledError(DurableError):
-    """The wait was cancelled with ``cancel_wait`` and no ``timeout_value`` was given."""
-
-
 def _deadline(rt: StepRuntime, timeout: float | None) -> int | None:
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
-        raise DurableError(f"timeout must be a non-negative number of seconds, got {timeout!r}")
-    return rt.now_ms() + int(timeout * 1000)
+    return rt.now_ms() + int(checks.seconds(timeout, "timeout") * 1000)
 
 
 def sleep(seconds: float) -> None:
     """Pause the workflow for ``seconds``; the run is woken when the time comes."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        raise DurableError(f"sleep() needs a non-negative number of seconds, got {seconds!r}")
+    delay = checks.seconds(seconds, "sleep() seconds")
     rt = current_runtime("sleep")
-    _sleep_until(rt, rt.now_ms() + int(seconds * 1000), "sleep")
+    _sleep_until(rt, rt.now_ms() + int(delay * 1000), "sleep")
 
 
 def schedule_at(when: datetime) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .checks import count, seconds
 from .errors import DefinitionError
 from .retry import Retry
 
@@ -85,9 +86,7 @@ Node = Step | Branch | Parallel | ForEach
 def _check_timeout(value: float | None, what: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise DefinitionError(f"{what} timeout must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return seconds(value, f"{what} timeout", positive=True, error=DefinitionError)
 
 
 def _takes_arg(fn: StepFn, name: str) -> bool:
@@ -234,8 +233,7 @@ def foreach(
         raise DefinitionError(f"foreach {template.name!r}: into= must be callable")
     if on_error not in ("fail_fast", "complete_all"):
         raise DefinitionError(f"on_error must be 'fail_fast' or 'complete_all', got {on_error!r}")
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise DefinitionError(f"foreach {template.name!r}: concurrency must be an int >= 1")
+    count(concurrency, f"foreach {template.name!r}: concurrency", error=DefinitionError)
     if template.jumps_to:
         raise DefinitionError(f"foreach {template.name!r}: its body may not jump")
     return ForEach(template, items, into, on_error, concurrency, name)

@@ -28,5 +28,5 @@ def json_option(fn: F) -> F:
 def resolve(app: Durable, id_or_prefix: str) -> str:
     """A full execution id from an id or a unique prefix (ambiguity is refused,
     with the candidates listed)."""
-    app._ready()
+    app.ready()
     return app.query.resolve_id(id_or_prefix.strip())

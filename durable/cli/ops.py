@@ -47,7 +47,7 @@ def cleanup_cmd(
     except DurableError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     app = app_of(ctx)
-    app._ready()
+    app.ready()
     cutoff = app.clock.now_ms() - int(seconds * 1000)
     cutoffs = {s: cutoff for s in (statuses or FINISHED)}
     total = count_candidates(app.engine, cutoffs)

@@ -45,7 +45,7 @@ STATUSES = tuple(s.value for s in ExecutionStatus)
 def status(ctx: click.Context, as_json: bool) -> None:
     """Live workers, queues (pending/running/waiting, concurrency) and counts per status."""
     app = app_of(ctx)
-    app._ready()
+    app.ready()
     current = app.clock.now_ms()
     workers = []
     concurrency: dict[str, int] = {}

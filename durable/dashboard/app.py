@@ -76,7 +76,7 @@ def create_app(
         stream_lifetime_seconds=stream_lifetime_seconds,
         bulk_limit=bulk_limit,
     )
-    durable_app._ready()
+    durable_app.ready()
 
     def bind(fn: Callable[..., Any]) -> Callable[..., Any]:
         bound = functools.partial(fn, d)

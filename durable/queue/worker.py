@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 
+from ..checks import count
 from ..engine import Engine
 from ..errors import ConfigurationError, DurableError
 from ..executor.runner import Runner
@@ -36,11 +37,7 @@ def _check_queues(queues: Mapping[str, int]) -> dict[str, int]:
     for name, limit in queues.items():
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"queue names must be non-empty strings, got {name!r}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigurationError(
-                f"queue {name!r}: concurrency must be an int >= 1, got {limit!r}"
-            )
-        out[name] = limit
+        out[name] = count(limit, f"queue {name!r}: concurrency", error=ConfigurationError)
     return out
 
 

@@ -5,8 +5,8 @@
 time; every worker runs a :class:`~durable.scheduler.scheduler.Scheduler`.
 """
 
-from .cron import CronError, TimezoneError
-from .schedule import Schedule, ScheduleExistsError, ScheduleNotFoundError
+from ..errors import CronError, ScheduleExistsError, ScheduleNotFoundError, TimezoneError
+from .schedule import Schedule
 
 __all__ = [
     "CronError",

@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from ..errors import DefinitionError
+from ..errors import CronError as CronError  # re-exported: users import it from here
+from ..errors import TimezoneError as TimezoneError
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -39,14 +40,6 @@ _FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 _DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
-
-
-class CronError(DefinitionError):
-    """A cron expression is invalid; the message names the field and why."""
-
-
-class TimezoneError(DefinitionError):
-    """A time zone name is not a known IANA zone."""
 
 
 @lru_cache(maxsize=1024)

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .. import codec
+from ..checks import count
 from ..clock import to_ms
 from ..errors import ConfigurationError, DefinitionError, DurableError
 from ..models import ScheduleInfo, ms_to_datetime
@@ -355,8 +356,7 @@ class ScheduleManager:
         """The next ``n`` fire times (aware, in the schedule's time zone), after
         ``after`` (an aware datetime) or from the schedule's next tick."""
         engine = self._ready()
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
-            raise DurableError(f"n must be an int from 1 to 1000, got {n!r}")
+        count(n, "n", maximum=1000)
         row = self._row(name)
         if after is not None:
             start = to_ms(after, "after")

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import codec
-from ..errors import DefinitionError, DurableError, NotFoundError
+from ..checks import integer, seconds
+from ..errors import DefinitionError
+from ..errors import ScheduleExistsError as ScheduleExistsError  # re-exported
+from ..errors import ScheduleNotFoundError as ScheduleNotFoundError
 from .cron import latest_ticks, normalize, zone
 from .cron import next_after as cron_next_after
 
@@ -19,14 +22,6 @@ Overlap = Literal["allow", "skip"]
 
 MIN_EVERY_SECONDS = 1.0
 MAX_NAME_LENGTH = 200
-
-
-class ScheduleNotFoundError(NotFoundError):
-    """No schedule has this name."""
-
-
-class ScheduleExistsError(DurableError):
-    """A schedule with this name already exists (names are unique per instance)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +93,13 @@ def check_timing(where: str, cron: object, every: object, timezone: object) -> N
 
 
 def _check_every(where: str, every: object) -> None:
-    if isinstance(every, bool) or not isinstance(every, int | float) or not every > 0:
-        raise DefinitionError(
-            f"{where}: every= must be a positive number of seconds, got {every!r}"
-        )
-    if every < MIN_EVERY_SECONDS:
+    value = seconds(every, f"{where}: every=", positive=True, error=DefinitionError)
+    if value < MIN_EVERY_SECONDS:
         raise DefinitionError(
             f"{where}: every= must be at least {MIN_EVERY_SECONDS:g} second "
             f"(the scheduler's resolution), got {every!r}"
         )
-    if every > 10 * 365 * 86400:
+    if value > 10 * 365 * 86400:
         raise DefinitionError(f"{where}: every= is longer than ten years, got {every!r}")
 
 
@@ -116,8 +108,7 @@ def check_options(
 ) -> None:
     if queue is not None and (not isinstance(queue, str) or not queue):
         raise DefinitionError(f"{where}: queue must be a non-empty string or None")
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise DefinitionError(f"{where}: priority must be an int, got {priority!r}")
+    integer(priority, f"{where}: priority", error=DefinitionError)
     if catch_up not in ("latest", "all", "none"):
         raise DefinitionError(
             f"{where}: catch_up must be 'latest', 'all' or 'none', got {catch_up!r}"

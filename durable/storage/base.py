@@ -121,8 +121,6 @@ class Storage(Protocol):
         """Mark pending waits timed out; return the ids that were still pending."""
         ...
 
-    def cancel_step_waits(self, execution_id: str, step_name: str, now: int) -> None: ...
-
     # from outside a run
     def send_event(self, execution_id: str, name: str, payload: str, now: int) -> Row | None:
         """Deliver an event: resolve the oldest matching pending wait and wake the run,

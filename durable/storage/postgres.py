@@ -196,8 +196,3 @@ def _redact(url: str) -> str:
     creds, host = rest.rsplit("@", 1)
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}@{host}"
-
-
-def check_url(url: str) -> None:
-    if not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigurationError(f"not a PostgreSQL URL: {url!r}")

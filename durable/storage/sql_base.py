@@ -213,13 +213,6 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
                     expired.append(wait_id)
         return expired
 
-    def cancel_step_waits(self, execution_id: str, step_name: str, now: int) -> None:
-        with self._auto() as tx:
-            tx.run(
-                "cancel_step_waits",
-                {"execution_id": execution_id, "step_name": step_name, "now": now},
-            )
-
     # ---- from outside a run -------------------------------------------------
 
     def send_event(self, execution_id: str, name: str, payload: str, now: int) -> Row | None:

@@ -7,7 +7,7 @@ import threading
 
 from durable import Retry, Workflow, branch, decision, goto, parallel, step
 from durable.control import call_workflow, cancel, fail, snooze, start_workflow
-from durable.errors import ChildWorkflowError
+from durable.errors import ChildWorkflowError, DurableError
 from durable.testing import TestApp
 from durable.wait import wait_for_event
 
@@ -340,6 +340,26 @@ def test_call_workflow_waits_for_the_childs_result(url):
             e for e in t.events if e.kind == "workflow_started" and e.payload["id"] == child.id
         )
         assert started.payload["parent_id"] == run_id
+
+
+def test_call_workflow_refuses_a_timeout_that_is_not_seconds(url):
+    seen = []
+
+    def parent(ctx):
+        for bad in ("soon", -1, True, float("nan")):
+            try:
+                call_workflow(CHILD, ctx, timeout=bad)
+            except DurableError as exc:
+                seen.append(str(exc))
+        return len(seen)
+
+    wf = Workflow("bad_timeout", [step(parent)])
+    with TestApp([wf, CHILD], url=url) as t:
+        run_id = t.app.start(wf, 1)
+        t.run_until_idle()
+        assert t.app.get_execution(run_id).result == 4
+        assert t.app.list_children(run_id) == []
+        assert all("timeout must be a non-negative number of seconds" in m for m in seen)
 
 
 def test_a_childs_failure_reaches_the_parent_as_an_error_it_can_handle(url):

@@ -160,3 +160,12 @@ def test_public_names():
     )
     for name in durable.__all__:
         assert getattr(durable, name) is not None
+
+
+def test_waiting_for_a_run_refuses_a_timeout_that_is_not_seconds():
+    with Durable("memory://") as app:
+        for bad in ("1", -1, True):
+            with pytest.raises(DurableError, match="timeout must be a non-negative number"):
+                app.wait_for_completion("any-id", timeout=bad)
+            with pytest.raises(DurableError, match="timeout must be a non-negative number"):
+                app.result("any-id", timeout=bad)

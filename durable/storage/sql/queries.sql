@@ -149,10 +149,6 @@ SELECT * FROM waits WHERE child_id = :child_id AND kind = 'child' AND status = '
 UPDATE waits SET status = 'cancelled', resolved_at = :now
 WHERE execution_id = :execution_id AND status = 'pending'
 
--- name: cancel_step_waits
-UPDATE waits SET status = 'cancelled', resolved_at = :now
-WHERE execution_id = :execution_id AND step_name = :step_name AND status = 'pending'
-
 -- name: reset_step_waits
 DELETE FROM waits WHERE execution_id = :execution_id AND step_name = :step_name
   AND status IN ('timed_out', 'cancelled')
