@@ -38,7 +38,7 @@ from .queue.notifiers import default_notifier
 from .queue.worker import Worker
 from .retention import Retention, RetentionPass
 from .scheduler.manager import ScheduleManager
-from .storage import Storage, WaitFilter, open_storage
+from .storage import StorageBackend, WaitFilter, open_storage
 from .workflow import Workflow
 
 log = logging.getLogger("durable")
@@ -82,7 +82,7 @@ class Durable:
         stale_timeout_seconds: float = 30.0,
         heartbeat_interval_seconds: float = 5.0,
         maintenance_interval_seconds: float = 5.0,
-        storage: Storage | None = None,
+        storage: StorageBackend | None = None,
         storage_options: Mapping[str, Any] | None = None,
         log_capture: bool | LogCapture | None = True,
         retention: Retention | Mapping[str, Any] | None = None,
@@ -102,7 +102,7 @@ class Durable:
             )
         self.name = name
         self.url = url
-        self.storage = storage or open_storage(url, **dict(storage_options or {}))
+        self.storage: StorageBackend = storage or open_storage(url, **dict(storage_options or {}))
         if pubsub is True:
             bus: Bus | None = MemoryBus(f"{name}.pubsub")
         elif pubsub is False or pubsub is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import codec
-from .errors import DurableError
+from .errors import DurableError, ExecutionNotFoundError
 from .models import TERMINAL_STATUSES, Execution, ms_to_iso
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def run_checks(app: Durable, *, fix: bool = False) -> list[Check]:
 
 def _reachable(app: Durable) -> Check:
     try:
-        now = app.storage.database_now_ms()  # type: ignore[attr-defined]
+        now = app.query.database_now_ms()
     except DurableError as exc:
         return Check("database", "fail", f"cannot reach the database: {exc}")
     return Check("database", "ok", f"reachable ({app.storage.dialect})", [{"now_ms": now}])
@@ -86,7 +86,7 @@ def _stale_claims(app: Durable, fix: bool) -> Check:
     engine = app.engine
     now = engine.clock.now_ms()
     before = now - int(engine.config.stale_timeout_seconds * 1000)
-    rows = app.storage.stale_claims(before)  # type: ignore[attr-defined]
+    rows = app.query.stale_claims(before)
     items = [
         {
             "id": r["id"],
@@ -113,7 +113,7 @@ def _stale_claims(app: Durable, fix: bool) -> Check:
 
 
 def _unwakeable(app: Durable, fix: bool) -> Check:
-    rows = app.storage.unwakeable_runs()  # type: ignore[attr-defined]
+    rows = app.query.unwakeable_runs()
     items = [
         {"id": r["id"], "workflow": r["workflow_name"], "step": r["current_step"]} for r in rows
     ]
@@ -128,15 +128,14 @@ def _unwakeable(app: Durable, fix: bool) -> Check:
     )
     if fix:
         now = app.clock.now_ms()
-        storage: Any = app.storage
-        check.fixed = len([r for r in rows if storage.wake_unwakeable(r["id"], now)])
+        check.fixed = len([r for r in rows if app.storage.wake_unwakeable(r["id"], now)])
         if check.fixed:
             app.engine.notifier.notify("*")
     return check
 
 
 def _lost_children(app: Durable, fix: bool) -> Check:
-    rows = app.storage.finished_child_waits()  # type: ignore[attr-defined]
+    rows = app.query.finished_child_waits()
     items = [
         {
             "parent_id": r["execution_id"],
@@ -162,7 +161,7 @@ def _lost_children(app: Durable, fix: bool) -> Check:
             else:
                 error = json.loads(r["child_error"]) if r["child_error"] else None
                 value = codec.encode({"status": r["child_status"], "error": error})
-            app.storage.deliver_child_result(r["child_id"], value, now)  # type: ignore[attr-defined]
+            app.storage.deliver_child_result(r["child_id"], value, now)
             check.fixed += 1
         app.engine.notifier.notify("*")
     return check
@@ -192,7 +191,7 @@ def _unserved_queues(app: Durable, fix: bool) -> Check:
 def _schedules(app: Durable, fix: bool) -> Check:
     since = app.clock.now_ms() - 7 * 86_400_000
     last: dict[str, list[str]] = {}
-    for r in app.storage.schedule_runs(since):  # type: ignore[attr-defined]
+    for r in app.query.schedule_runs(since):
         runs = last.setdefault(r["schedule_name"], [])
         if len(runs) < FAILING_SCHEDULE_RUNS:
             runs.append(r["status"])
@@ -215,7 +214,7 @@ def _schedules(app: Durable, fix: bool) -> Check:
 
 def _clock_skew(app: Durable) -> Check:
     local = app.clock.now_ms()
-    remote = app.storage.database_now_ms()  # type: ignore[attr-defined]
+    remote = app.query.database_now_ms()
     skew = local - remote
     items: list[dict[str, Any]] = [{"source": "database", "skew_ms": skew}]
     worst = abs(skew)
@@ -259,7 +258,10 @@ def diagnose(app: Durable, execution: Execution, waits: list[dict[str, Any]]) ->
             )
         for w in pending:
             if w["kind"] == "child" and w.get("child_id"):
-                child = app.storage.get_execution(w["child_id"])
+                try:
+                    child: dict[str, Any] | None = app.query.execution_row(w["child_id"])
+                except ExecutionNotFoundError:
+                    child = None
                 if child is None:
                     notes.append(f"waits on child {w['child_id']}, which no longer exists")
                 elif child["status"] in TERMINAL_STATUSES:

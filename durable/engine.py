@@ -30,7 +30,7 @@ from .notify import Notifier
 from .pubsub import PubSub
 from .pubsub.payloads import input_payload, workflow_payload
 from .query import Query
-from .storage import Row, Storage
+from .storage import Row, StorageBackend
 from .workflow import Step, Workflow
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Engine:
         self,
         *,
         name: str,
-        storage: Storage,
+        storage: StorageBackend,
         clock: Clock,
         pubsub: PubSub,
         notifier: Notifier,

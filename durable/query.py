@@ -1,4 +1,5 @@
-"""The one read path: stored rows to API records, for the facade, CLI and dashboard."""
+"""The one read path: stored rows to API records, for the facade, CLI, dashboard,
+``inspect`` and ``doctor``."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from .models import (
     StepType,
     ms_to_datetime,
 )
-from .storage import ExecutionFilter, Row, Storage, WaitFilter
-from .storage.dashboard import DashboardSqlMixin, JsonMatch
+from .storage import ExecutionFilter, Row, StorageBackend, WaitFilter
+from .storage.protocols import JsonMatch
 
 MAX_PAGE = 1000
 
@@ -145,7 +146,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 class Query:
     """Reads, shaped as records. Every reader (API, CLI, dashboard) goes through here."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: StorageBackend) -> None:
         self.storage = storage
 
     def execution_row(self, execution_id: str) -> Row:
@@ -233,14 +234,7 @@ class Query:
             out.append({**r, "queues": json.loads(r["queues"])})
         return out
 
-    # ---- dashboard reads (SQL backends) ----------------------------------------
-
-    def _dashboard(self) -> DashboardSqlMixin:
-        if not isinstance(self.storage, DashboardSqlMixin):
-            raise DurableError(
-                "the dashboard needs a SQL storage backend (sqlite://, postgresql:// or memory://)"
-            )
-        return self.storage
+    # ---- dashboard reads --------------------------------------------------------
 
     def search_executions(
         self,
@@ -252,7 +246,7 @@ class Query:
     ) -> Page:
         """Like :meth:`list_executions`, plus ``input.a.b = value`` style JSON matches."""
         count(limit, "limit", maximum=MAX_PAGE)
-        rows = self._dashboard().dashboard_search_executions(
+        rows = self.storage.dashboard_search_executions(
             flt, tuple(matches), limit + 1, decode_cursor(cursor) if cursor else None
         )
         more = len(rows) > limit
@@ -263,18 +257,18 @@ class Query:
         self, flt: ExecutionFilter, matches: Iterable[JsonMatch] = (), cap: int = 10_000
     ) -> int:
         """How many executions match (counting stops at ``cap``)."""
-        return self._dashboard().dashboard_count_executions(flt, tuple(matches), cap)
+        return self.storage.dashboard_count_executions(flt, tuple(matches), cap)
 
     def select_executions(
         self, flt: ExecutionFilter, matches: Iterable[JsonMatch] = (), cap: int = 1000
     ) -> list[Row]:
         """(id, status, workflow_name) of up to ``cap`` matching runs, newest first."""
-        return self._dashboard().dashboard_select_ids(flt, tuple(matches), cap)
+        return self.storage.dashboard_select_ids(flt, tuple(matches), cap)
 
     def workflow_stats(self, names: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Per workflow (every name given, run or not, plus any stored): runs, failed,
         waiting, active, last run id and status."""
-        store = self._dashboard()
+        store = self.storage
         stats = {r["workflow_name"]: r for r in store.dashboard_workflow_stats()}
         out = []
         for name in sorted(set(names) | set(stats)):
@@ -300,7 +294,7 @@ class Query:
         """Runs started, completed and failed per time bucket from ``since``."""
         since_ms = to_ms(since, "since")
         bucket_ms = bucket_seconds * 1000
-        created, finished = self._dashboard().dashboard_buckets(since_ms, bucket_ms)
+        created, finished = self.storage.dashboard_buckets(since_ms, bucket_ms)
         out: list[dict[str, Any]] = [
             {
                 "start": ms_to_datetime(since_ms + i * bucket_ms),
@@ -323,12 +317,12 @@ class Query:
 
     def change_marker(self) -> int | None:
         """A value that moves whenever any execution changes (for polling readers)."""
-        return self._dashboard().dashboard_change_marker()
+        return self.storage.dashboard_change_marker()
 
     def waits(self, execution_id: str) -> list[dict[str, Any]]:
         """Every wait of a run (sleep, event, input, child), JSON fields decoded."""
         out = []
-        for r in self._dashboard().dashboard_waits_of(execution_id):
+        for r in self.storage.execution_waits(execution_id):
             item = dict(r)
             for key in ("metadata", "spec"):
                 item[key] = codec.decode(r[key]) if r.get(key) else None
@@ -347,7 +341,7 @@ class Query:
         limit: int = 50,
     ) -> list[dict[str, Any]]:
         """Dashboard audit entries, newest first (``before_id`` pages back)."""
-        rows = self._dashboard().dashboard_audit_list(
+        rows = self.storage.dashboard_audit_list(
             actor=actor,
             action=action,
             target=target,
@@ -363,3 +357,29 @@ class Query:
             }
             for r in rows
         ]
+
+    # ---- operations (inspect, doctor) -------------------------------------------------
+
+    def execution_waits(self, execution_id: str) -> list[Row]:
+        """Every wait of a run as stored (JSON fields undecoded), oldest first."""
+        return self.storage.execution_waits(execution_id)
+
+    def stale_claims(self, before_ms: int) -> list[Row]:
+        """Claimed runs whose worker has not heart-beaten since ``before_ms``."""
+        return self.storage.stale_claims(before_ms)
+
+    def unwakeable_runs(self) -> list[Row]:
+        """Waiting runs nothing will wake (no wake time, no pending wait)."""
+        return self.storage.unwakeable_runs()
+
+    def finished_child_waits(self) -> list[Row]:
+        """Parents still waiting on a child that already finished."""
+        return self.storage.finished_child_waits()
+
+    def schedule_runs(self, since_ms: int) -> list[Row]:
+        """Finished scheduled runs since ``since_ms``, newest first per schedule."""
+        return self.storage.schedule_runs(since_ms)
+
+    def database_now_ms(self) -> int:
+        """The database server's clock (for skew checks)."""
+        return self.storage.database_now_ms()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .checks import count
 from .errors import ConfigurationError, DurableError
 from .models import TERMINAL_STATUSES, ExecutionStatus
+from .storage import RetentionStorage
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -137,7 +138,7 @@ Progress = Callable[[int], None]
 
 def count_candidates(engine: Engine, cutoffs: Mapping[str, int]) -> int:
     """How many top-level runs the cutoffs select (children are counted when deleted)."""
-    return sum(engine.storage.count_retention_roots(s, at) for s, at in cutoffs.items())  # type: ignore[attr-defined]
+    return sum(engine.storage.count_retention_roots(s, at) for s, at in cutoffs.items())
 
 
 def cleanup(
@@ -161,7 +162,7 @@ def cleanup(
                 f"{', '.join(FINISHED)}"
             )
     count(batch_size, "batch size")
-    storage: Any = engine.storage
+    storage = engine.storage
     result = CleanupResult(dry_run=dry_run)
     batches = 0
     for status, before in cutoffs.items():
@@ -191,7 +192,7 @@ def cleanup(
     return result
 
 
-def _measure(storage: Any, ids: list[str]) -> tuple[int, int, int]:
+def _measure(storage: RetentionStorage, ids: list[str]) -> tuple[int, int, int]:
     runs = steps = skipped = 0
     for root_id in ids:
         n, s, finished = storage.measure_execution_tree(root_id)

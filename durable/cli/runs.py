@@ -196,7 +196,7 @@ def inspect(ctx: click.Context, execution_id: str, no_logs: bool, as_json: bool)
     steps = app.list_steps(run_id)
     children = app.list_children(run_id)
     parent = app.get_execution(e.parent_id) if e.parent_id else None
-    waits = app.storage.execution_waits(run_id)  # type: ignore[attr-defined]
+    waits = app.query.execution_waits(run_id)
     inputs = app.list_pending_inputs(execution_id=run_id)
     events = app.list_pending_events(execution_id=run_id)
     notes = diagnose(app, e, waits)

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from .. import codec
-from ..storage.dashboard import AuditEntry
+from ..storage.protocols import AuditEntry
 from .live import Hub
 from .redact import Redactor
 from .security import CSRF_FIELD, Csrf, Principal, principal_of
@@ -67,7 +67,7 @@ class Dashboard:
             detail=self.redactor.text(detail)[:2000] if detail else None,
             remote=request.client.host if request.client else None,
         )
-        self.app.query._dashboard().dashboard_audit_insert(entry)
+        self.app.storage.dashboard_audit_insert(entry)
 
     def render(
         self,

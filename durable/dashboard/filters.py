@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from ..models import ExecutionStatus
 from ..storage import ExecutionFilter
-from ..storage.dashboard import JsonMatch
+from ..storage.protocols import JsonMatch
 
 ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 PREFIX_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")

@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from .. import codec
 from ..checks import count
 from ..clock import to_ms
-from ..errors import ConfigurationError, DefinitionError, DurableError
+from ..errors import DefinitionError, DurableError
 from ..models import ScheduleInfo, ms_to_datetime
 from ..pubsub.payloads import schedule_toggled_payload, schedule_triggered_payload
-from ..storage import Row
-from ..storage.schedules import ScheduleStorage
+from ..storage import Row, ScheduleStorage
 from ..workflow import Workflow
 from .cron import zone
 from .schedule import Schedule, ScheduleExistsError, ScheduleNotFoundError, Timing
@@ -124,13 +123,7 @@ class ScheduleManager:
 
     @property
     def storage(self) -> ScheduleStorage:
-        storage = self._engine.storage
-        if not isinstance(storage, ScheduleStorage):
-            raise ConfigurationError(
-                f"the storage {type(storage).__name__} does not store schedules; "
-                "use a SQLite, memory or PostgreSQL URL"
-            )
-        return storage
+        return self._engine.storage
 
     def _ready(self) -> Engine:
         return self._ready_app()  # migrates if needed, then ensure_declared()

@@ -23,8 +23,8 @@ from .. import codec
 from ..errors import DurableError
 from ..models import ms_to_iso
 from ..pubsub.payloads import schedule_triggered_payload
-from ..storage import Row
-from ..storage.schedules import Fired, ScheduleStorage, TickPlan
+from ..storage import Row, ScheduleStorage
+from ..storage.protocols import Fired, TickPlan
 from .schedule import Timing
 
 if TYPE_CHECKING:

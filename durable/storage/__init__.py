@@ -1,4 +1,9 @@
-"""Storage backends behind one protocol; ``open_storage`` picks one from a URL."""
+"""Storage backends behind protocols; ``open_storage`` picks one from a URL.
+
+:class:`Storage` is the core every run needs (``base.py``); the extensions
+(schedules, dashboard, operations, retention) are in ``protocols.py``, and
+:class:`StorageBackend` is all of them together.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,30 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .base import Checkpoint, ExecutionFilter, Row, Storage, WaitFilter
+from .protocols import (
+    DashboardStorage,
+    OpsStorage,
+    RetentionStorage,
+    ScheduleStorage,
+    StorageBackend,
+)
 
-__all__ = ["Checkpoint", "ExecutionFilter", "Row", "Storage", "WaitFilter", "open_storage"]
+__all__ = [
+    "Checkpoint",
+    "DashboardStorage",
+    "ExecutionFilter",
+    "OpsStorage",
+    "RetentionStorage",
+    "Row",
+    "ScheduleStorage",
+    "Storage",
+    "StorageBackend",
+    "WaitFilter",
+    "open_storage",
+]
 
 
-def open_storage(url: str, **options: Any) -> Storage:
+def open_storage(url: str, **options: Any) -> StorageBackend:
     """``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``memory://`` or
     ``postgresql://user@host:5432/db``."""
     if not isinstance(url, str) or "://" not in url:

@@ -1,4 +1,4 @@
-"""SQL reads behind the dashboard, and its audit log (a mixin of :class:`SqlStorage`).
+"""The SQL implementation of :class:`~durable.storage.protocols.DashboardStorage`.
 
 Queries live in ``sql/dashboard.sql`` (PostgreSQL overrides in
 ``sql/postgres/dashboard.sql``). JSON search compares one value at one path of
@@ -11,54 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from .base import ExecutionFilter, Row
 from .filters import filter_params
-
-if TYPE_CHECKING:
-    from .sql_base import Tx
-
-JSON_COLUMNS = ("input", "context")
-
-
-@dataclass(frozen=True, slots=True)
-class JsonMatch:
-    """``column.path... = value`` where column is ``input`` or ``context``.
-
-    ``path`` holds object keys only (no array indexes), so SQLite and
-    PostgreSQL give the same answers.
-    """
-
-    column: Literal["input", "context"]
-    path: tuple[str, ...]
-    value: Any
-
-    def sqlite_path(self) -> str:
-        return "$" + "".join(f'."{key}"' for key in self.path)
-
-    def containment_doc(self) -> str:
-        doc: Any = self.value
-        for key in reversed(self.path):
-            doc = {key: doc}
-        return json.dumps(doc)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One operator action as written to the audit log."""
-
-    at: int
-    actor: str
-    role: str
-    action: str
-    target: str | None
-    params: str | None
-    outcome: str
-    detail: str | None
-    remote: str | None
+from .protocols import JSON_COLUMNS, AuditEntry, JsonMatch
+from .tx import TxSource
 
 
 def _filter_params(flt: ExecutionFilter, matches: Sequence[JsonMatch]) -> dict[str, Any]:
@@ -82,14 +40,8 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-class DashboardSqlMixin:
+class DashboardSqlMixin(TxSource):
     """Dashboard reads and the audit log, over the named queries of ``dashboard.sql``."""
-
-    if TYPE_CHECKING:  # supplied by SqlStorage
-
-        def _tx(self) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
 
     def dashboard_search_executions(
         self,
@@ -145,11 +97,6 @@ class DashboardSqlMixin:
         with self._read() as tx:
             row = tx.one("dashboard_change_marker", {})
         return None if row is None or row["updated_at"] is None else int(row["updated_at"])
-
-    def dashboard_waits_of(self, execution_id: str) -> list[Row]:
-        """Every wait of a run, whatever its status, oldest first."""
-        with self._read() as tx:
-            return tx.all("dashboard_waits_of", {"id": execution_id})
 
     def dashboard_audit_insert(self, entry: AuditEntry) -> int:
         """Append one entry to the audit log; return its id."""

@@ -1,6 +1,5 @@
-"""Retention queries: delete finished runs with everything that belongs to them.
-
-A mixin for :class:`~durable.storage.sql_base.SqlStorage`. A run is deleted
+"""The SQL implementation of :class:`~durable.storage.protocols.RetentionStorage`:
+delete finished runs with everything that belongs to them. A run is deleted
 together with its child runs (its whole tree), its step executions (and their
 captured logs), its waits and pending inputs, and its inbox; a tree in which
 any run is still active is left alone, so retention never orphans a running
@@ -9,81 +8,15 @@ child. Each call is one short transaction.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
-
 from ..models import TERMINAL_STATUSES
 from .base import Row
-
-if TYPE_CHECKING:
-    from .sql_base import Tx
+from .tx import TxSource
 
 _TERMINAL = TERMINAL_STATUSES
 
 
-class OpsStorage:
-    """SQL reads and safe repairs for ``durable doctor`` and ``durable inspect``."""
-
-    if TYPE_CHECKING:  # supplied by SqlStorage
-
-        def _tx(self) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
-
-    def execution_waits(self, execution_id: str) -> list[Row]:
-        """Every wait of a run (sleeps, events, inputs, children), oldest first."""
-        with self._read() as tx:
-            return tx.all("ops_execution_waits", {"id": execution_id})
-
-    def stale_claims(self, before_ms: int, limit: int = 100) -> list[Row]:
-        """Claimed runs whose worker has not heart-beaten since ``before_ms``."""
-        with self._read() as tx:
-            return tx.all("ops_stale_claims", {"before": before_ms, "limit": limit})
-
-    def unwakeable_runs(self, limit: int = 100) -> list[Row]:
-        """Waiting runs with no wake time and no pending wait: nothing will wake them."""
-        with self._read() as tx:
-            return tx.all("ops_unwakeable", {"limit": limit})
-
-    def finished_child_waits(self, limit: int = 100) -> list[Row]:
-        """Pending child waits whose child already finished (a lost notification)."""
-        with self._read() as tx:
-            return tx.all("ops_finished_child_waits", {"limit": limit})
-
-    def wake_unwakeable(self, execution_id: str, now: int) -> bool:
-        """Make a stuck waiting run runnable now (its step re-runs and re-checks)."""
-        with self._tx() as tx:
-            return tx.run("ops_wake_unwakeable", {"id": execution_id, "now": now}) == 1
-
-    def deliver_child_result(self, child_id: str, value: str, now: int) -> None:
-        """Resolve the parent's pending wait on a finished child and wake the parent
-        (what the child's final checkpoint does; conditional, so at most once)."""
-        from .sql_base import _notify_parent
-
-        with self._tx() as tx:
-            _notify_parent(tx, child_id, value, now)
-
-    def schedule_runs(self, since_ms: int) -> list[Row]:
-        """Finished scheduled runs since ``since_ms``, newest first per schedule."""
-        with self._read() as tx:
-            return tx.all("ops_schedule_runs", {"since": since_ms})
-
-    def database_now_ms(self) -> int:
-        """The database server's own clock (for skew checks only)."""
-        with self._read() as tx:
-            row = tx.one("ops_db_now", {})
-        assert row is not None
-        return int(row["now_ms"])
-
-
-class RetentionStorage(OpsStorage):
-    """SQL methods for retention and ``durable cleanup``."""
-
-    if TYPE_CHECKING:  # supplied by SqlStorage
-
-        def _tx(self) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
+class RetentionSqlMixin(TxSource):
+    """Retention deletes over the named queries of ``retention.sql``."""
 
     def count_retention_roots(self, status: str, before_ms: int) -> int:
         """How many top-level runs of ``status`` finished before ``before_ms``."""

@@ -1,4 +1,4 @@
-"""Schedule persistence: the ``ScheduleStorage`` protocol and its SQL implementation.
+"""The SQL implementation of :class:`~durable.storage.protocols.ScheduleStorage`.
 
 Exactly once per tick is a property of storage, not of leader election: a
 scheduler advances a schedule's ``next_run_at`` with a compare-and-set, records
@@ -11,103 +11,15 @@ tick stays due for the next one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Sequence
 
 from .base import Row
-
-if TYPE_CHECKING:
-    from .sql_base import Tx
-
-
-@dataclass(frozen=True, slots=True)
-class TickPlan:
-    """What to do with one due schedule: the runs to start (tick time, execution
-    row) and the schedule's next fire time after them."""
-
-    next_run_at: int
-    runs: Sequence[tuple[int, Row]]
+from .protocols import Fired, FirePass, Planner
+from .tx import Tx, TxSource
 
 
-@dataclass(frozen=True, slots=True)
-class Fired:
-    """One tick handled: ``execution`` is the stored run, or None when the tick was
-    skipped because the previous run of an ``overlap="skip"`` schedule is unfinished."""
-
-    schedule: Row
-    tick_at: int
-    execution: Row | None
-
-
-@dataclass(frozen=True, slots=True)
-class FirePass:
-    fired: list[Fired]
-    due: int  # how many due schedules were read (== limit: more may be due)
-
-
-Planner = Callable[[Row], TickPlan | None]
-
-
-@runtime_checkable
-class ScheduleStorage(Protocol):
-    """Persistence of schedules. Rows are dicts of the ``schedules`` columns."""
-
-    def insert_schedule(self, row: Row, now: int) -> bool:
-        """Store a new schedule; False (nothing stored) if the name is taken."""
-        ...
-
-    def get_schedule(self, name: str) -> Row | None: ...
-
-    def list_schedules(self, workflow: str | None, enabled: bool | None) -> list[Row]:
-        """Schedules by name, optionally of one workflow / only (not) enabled."""
-        ...
-
-    def update_schedule(self, row: Row, reschedule: bool, now: int) -> bool:
-        """Replace the definition columns of ``row["name"]``. ``next_run_at`` changes
-        only when ``reschedule`` is set and the schedule is enabled. False if unknown."""
-        ...
-
-    def set_schedule_enabled(
-        self, name: str, enabled: bool, next_run_at: int | None, now: int
-    ) -> bool:
-        """Enable or disable; True only if the state changed (idempotent otherwise)."""
-        ...
-
-    def delete_schedule(self, name: str) -> bool:
-        """Delete the schedule and its fire records; its past runs stay. False if unknown."""
-        ...
-
-    def fire_due_schedules(
-        self, now: int, workflows: Sequence[str], limit: int, plan: Planner
-    ) -> FirePass:
-        """Fire up to ``limit`` schedules due at ``now`` (of the given workflows), in one
-        transaction: for each, ``plan`` says which runs to start; the schedule moves on
-        only if nobody else moved it first, and each tick is recorded once."""
-        ...
-
-    def next_schedule_due(self, workflows: Sequence[str]) -> int | None:
-        """The earliest ``next_run_at`` among enabled schedules of these workflows."""
-        ...
-
-    def trigger_schedule(self, name: str, execution: Row, now: int) -> bool:
-        """Store a manual run of ``name`` (False, nothing stored, if it is unknown)."""
-        ...
-
-    def prune_schedule_fires(self, before: int) -> int:
-        """Forget fire records of ticks before ``before`` (the schedules moved past them)."""
-        ...
-
-
-class ScheduleSqlMixin:
-    """The SQL implementation of :class:`ScheduleStorage` (mixed into SqlStorage)."""
-
-    def _tx(self) -> AbstractContextManager[Tx]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Tx]:
-        return self._tx()
+class ScheduleSqlMixin(TxSource):
+    """Schedules over the named queries of ``schedules.sql`` (mixed into SqlStorage)."""
 
     def insert_schedule(self, row: Row, now: int) -> bool:
         with self._tx() as tx:

@@ -8,28 +8,19 @@ and applies migrations. Everything else lives here once.
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any
 
 from ..errors import LostClaimError
 from ..models import TERMINAL_STATUSES
 from .base import Checkpoint, ExecutionFilter, Row, WaitFilter
 from .dashboard import DashboardSqlMixin
 from .filters import filter_params, like_prefix
-from .retention import RetentionStorage
+from .ops import OpsSqlMixin
+from .retention import RetentionSqlMixin
 from .schedules import ScheduleSqlMixin
+from .tx import TxSource, consume_inbox, notify_parent, resolve_and_wake
 
 TERMINAL = TERMINAL_STATUSES
-
-
-class Tx(Protocol):
-    """A cursor-like handle inside one transaction."""
-
-    def run(self, name: str, params: dict[str, Any]) -> int: ...
-
-    def all(self, name: str, params: dict[str, Any]) -> list[Row]: ...
-
-    def one(self, name: str, params: dict[str, Any]) -> Row | None: ...
 
 
 _EXEC_DEFAULTS: dict[str, Any] = {
@@ -70,20 +61,11 @@ _STEP_DEFAULTS: dict[str, Any] = {
 }
 
 
-class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
-    """Domain operations shared by the SQLite, memory and PostgreSQL backends."""
+class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlMixin, TxSource):
+    """Domain operations shared by the SQLite, memory and PostgreSQL backends: the
+    core :class:`Storage` here, each extension protocol in its own mixin."""
 
     dialect = "sql"
-
-    def _tx(self) -> AbstractContextManager[Tx]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Tx]:
-        return self._tx()
-
-    def _auto(self) -> AbstractContextManager[Tx]:
-        """For a single write statement: a dialect may skip the explicit transaction."""
-        return self._tx()
 
     # ---- executions -----------------------------------------------------
 
@@ -161,7 +143,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
             if checkpoint.cleanup_waits:
                 tx.run("cancel_pending_waits", {"execution_id": ex["id"], "now": now})
             if checkpoint.notify_parent is not None:
-                _notify_parent(tx, *checkpoint.notify_parent, now)
+                notify_parent(tx, *checkpoint.notify_parent, now)
             for query, params in checkpoint.outbox:  # events that must not outlive a crash
                 tx.one(query, params)
             if checkpoint.claim_next is not None:
@@ -190,7 +172,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
             for wait in group:
                 if wait["status"] != "pending" or wait["kind"] not in ("event", "input"):
                     continue
-                if _consume_inbox(tx, wait, now) and wait["mode"] == "any":
+                if consume_inbox(tx, wait, now) and wait["mode"] == "any":
                     tx.run(
                         "cancel_wait_siblings",
                         {**key, "seq": wait["seq"], "id": wait["id"], "now": now},
@@ -235,7 +217,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
             if wait is None:
                 return None
             tx.run("inbox_consume", {"id": inserted["id"], "wait_id": wait["id"], "now": now})
-            _resolve_and_wake(tx, wait, payload, now)
+            resolve_and_wake(tx, wait, payload, now)
             return wait
 
     def get_pending_input(self, execution_id: str, name: str) -> Row | None:
@@ -251,7 +233,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
     def resolve_input(self, wait: Row, value: str, now: int) -> bool:
         with self._tx() as tx:
             tx.one("lock_execution", {"id": wait["execution_id"]})
-            return _resolve_and_wake(tx, wait, value, now)
+            return resolve_and_wake(tx, wait, value, now)
 
     def reopen_wait(self, wait_id: str, now: int) -> None:
         """Put a wait back to pending (a buffered input failed validation)."""
@@ -291,7 +273,7 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
                 cancelled.append(row)
                 if target["parent_id"] and target["parent_id"] not in ids:
                     value = json.dumps({"status": "cancelled", "error": json.loads(error)})
-                    _notify_parent(tx, target["id"], value, now)
+                    notify_parent(tx, target["id"], value, now)
             return cancelled
 
     def cancel_waits(self, execution_id: str, now: int) -> int:
@@ -352,41 +334,3 @@ class SqlStorage(RetentionStorage, DashboardSqlMixin, ScheduleSqlMixin):
         }
         with self._read() as tx:
             return tx.all("list_pending_waits", params)
-
-
-def _consume_inbox(tx: Tx, wait: Row, now: int) -> bool:
-    """Match the oldest buffered event/input to ``wait``; True if one was consumed."""
-    key = {"execution_id": wait["execution_id"], "kind": wait["kind"], "name": wait["name"]}
-    entry = tx.one("inbox_oldest", key)
-    if entry is None:
-        return False
-    if not tx.run("inbox_consume", {"id": entry["id"], "wait_id": wait["id"], "now": now}):
-        return False
-    # a buffered input is validated by the step that reads it (see wait.py)
-    tx.run(
-        "resolve_wait",
-        {"id": wait["id"], "status": "resolved", "value": entry["payload"], "now": now},
-    )
-    return True
-
-
-def _resolve_and_wake(tx: Tx, wait: Row, value: str, now: int) -> bool:
-    if not tx.run(
-        "resolve_wait", {"id": wait["id"], "status": "resolved", "value": value, "now": now}
-    ):
-        return False
-    key = {"execution_id": wait["execution_id"], "step_name": wait["step_name"], "seq": wait["seq"]}
-    if wait["mode"] == "any":
-        tx.run("cancel_wait_siblings", {**key, "id": wait["id"], "now": now})
-    elif wait["mode"] == "all":
-        remaining = tx.one("count_group_pending", key)
-        if remaining is not None and remaining["n"]:
-            return True
-    tx.run("wake_execution", {"id": wait["execution_id"], "now": now})
-    return True
-
-
-def _notify_parent(tx: Tx, child_id: str, value: str, now: int) -> None:
-    wait = tx.one("pending_child_wait", {"child_id": child_id})
-    if wait is not None:
-        _resolve_and_wake(tx, wait, value, now)

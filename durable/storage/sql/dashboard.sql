@@ -56,9 +56,6 @@ GROUP BY 1, 2
 -- a counter that moves when another connection commits (no index to maintain on every step)
 SELECT data_version AS updated_at FROM pragma_data_version
 
--- name: dashboard_waits_of
-SELECT * FROM waits WHERE execution_id = :id ORDER BY created_at, seq, name
-
 -- name: dashboard_audit_insert
 INSERT INTO dashboard_audit (at, actor, role, action, target, params, outcome, detail, remote)
 VALUES (:at, :actor, :role, :action, :target, :params, :outcome, :detail, :remote)

@@ -19,17 +19,18 @@ SELECT w.id AS wait_id, w.execution_id, c.id AS child_id, c.status AS child_stat
   c.result AS child_result, c.error AS child_error
 FROM waits w JOIN executions c ON c.id = w.child_id
 WHERE w.kind = 'child' AND w.status = 'pending'
-  AND c.status IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+  AND c.status IN /*> _terminal_statuses */
 ORDER BY w.created_at LIMIT :limit
 
 -- name: ops_wake_unwakeable
 UPDATE executions SET wake_at = :now, updated_at = :now
 WHERE id = :id AND status = 'waiting' AND lock_token IS NULL AND wake_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM waits w WHERE w.execution_id = :id AND w.status = 'pending')
 
 -- name: ops_schedule_runs
 SELECT schedule_name, status, created_at FROM executions
 WHERE schedule_name IS NOT NULL AND created_at >= :since
-  AND status IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+  AND status IN /*> _terminal_statuses */
 ORDER BY schedule_name, created_at DESC
 
 -- name: ops_db_now

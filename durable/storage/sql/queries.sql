@@ -21,6 +21,10 @@ SELECT id FROM executions WHERE id = :id
 -- name: find_ids_by_prefix
 SELECT id FROM executions WHERE id LIKE :pattern ORDER BY id LIMIT :limit
 
+-- name: _terminal_statuses
+-- the finished statuses (models.TERMINAL_STATUSES; a unit test keeps them equal)
+('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+
 -- name: _statuses
 SELECT value FROM json_each(:statuses)
 
@@ -54,7 +58,7 @@ WITH RECURSIVE tree(id) AS (
   SELECT e.id FROM executions e JOIN tree t ON e.parent_id = t.id
 )
 SELECT e.* FROM executions e JOIN tree t ON e.id = t.id
-WHERE e.status NOT IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+WHERE e.status NOT IN /*> _terminal_statuses */
 
 -- name: list_steps
 SELECT * FROM step_executions WHERE execution_id = :id ORDER BY started_at, id
@@ -174,13 +178,13 @@ UPDATE executions SET
   wake_at = CASE WHEN wake_at IS NOT NULL AND wake_at < :now THEN wake_at ELSE :now END,
   wakeups = wakeups + 1, updated_at = :now
 WHERE id = :id
-  AND status NOT IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+  AND status NOT IN /*> _terminal_statuses */
 
 -- name: cancel_execution
 UPDATE executions SET status = 'cancelled', error = :error, lock_token = NULL, locked_by = NULL,
   wake_at = NULL, completed_at = :now, updated_at = :now
 WHERE id = :id
-  AND status NOT IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+  AND status NOT IN /*> _terminal_statuses */
 
 -- name: retry_execution
 UPDATE executions SET status = 'pending', error = NULL, result = NULL, attempts = :attempts,
@@ -217,7 +221,7 @@ SELECT * FROM workers ORDER BY started_at
 
 -- name: queue_counts
 SELECT queue, status, count(*) AS n FROM executions
-WHERE status NOT IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+WHERE status NOT IN /*> _terminal_statuses */
 GROUP BY queue, status
 
 -- name: status_counts

@@ -37,4 +37,4 @@ DELETE FROM inbox WHERE execution_id = :id
 
 -- name: retention_delete_execution
 DELETE FROM executions WHERE id = :id
-  AND status IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+  AND status IN /*> _terminal_statuses */

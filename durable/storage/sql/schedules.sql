@@ -60,7 +60,7 @@ ON CONFLICT (schedule_name, tick_at) DO NOTHING
 -- name: schedule_active_run
 SELECT id FROM executions
 WHERE schedule_name = :name
-  AND status NOT IN ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
+  AND status NOT IN /*> _terminal_statuses */
 LIMIT 1
 
 -- name: record_schedule_run
