@@ -31,13 +31,12 @@ from .models import (
     StepExecution,
 )
 from .notify import Notifier
-from .pubsub import Bus, MemoryBus, PubSub, Subscription
-from .pubsub.relay import open_bus
+from .pubsub import Bus, PubSub, Subscription
 from .query import Query
-from .queue.notifiers import default_notifier
 from .queue.worker import Worker
 from .retention import Retention, RetentionPass
 from .scheduler.manager import ScheduleManager
+from .signals import open_signals
 from .storage import StorageBackend, WaitFilter, open_storage
 from .workflow import Workflow
 
@@ -103,16 +102,11 @@ class Durable:
         self.name = name
         self.url = url
         self.storage: StorageBackend = storage or open_storage(url, **dict(storage_options or {}))
-        if pubsub is True:
-            bus: Bus | None = MemoryBus(f"{name}.pubsub")
-        elif pubsub is False or pubsub is None:
-            bus = None
-        elif isinstance(pubsub, str):  # "postgres", "sqlite", "redis://...": across processes
-            bus = open_bus(pubsub, self.storage, f"{name}.pubsub", clock)
-        else:
-            bus = pubsub
-        self._owns_bus = pubsub is True or isinstance(pubsub, str)
-        self.pubsub = PubSub(name, bus)
+        signals = open_signals(
+            self.storage, name=name, pubsub=pubsub, notifier=notifier, clock=clock
+        )
+        self._owns_bus = signals.owns_bus
+        self.pubsub = PubSub(name, signals.bus, signals.commit)
         config = EngineConfig(
             poll_interval_seconds=poll_interval_seconds,
             stale_timeout_seconds=stale_timeout_seconds,
@@ -124,7 +118,7 @@ class Durable:
             storage=self.storage,
             clock=clock or SystemClock(),
             pubsub=self.pubsub,
-            notifier=notifier or default_notifier(self.storage),
+            notifier=signals.notifier,
             config=config,
         )
         self.engine.register(workflows)

@@ -380,9 +380,9 @@ class Runner:
         if self.engine.pubsub.server is not None:
             events = [(k, step_payload(row, **extra), False) for k, row, extra in step_events or []]
             events.append((kind, run.payload(**info), True))
-            planned = self.engine.pubsub.plan_commit(self.engine.storage, events, run.id)
+            planned = self.engine.pubsub.plan_commit(events, run.id)
         if planned is not None:
-            cp.outbox = planned[0]
+            cp.messages = planned[0]
         self.save(cp)
         if planned is not None:
             planned[1]()

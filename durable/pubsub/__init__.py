@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PubSubNotConfiguredError
 from . import base
 from .base import (
     EVENT_KINDS,
     Bus,
+    CommitPublisher,
     Event,
     Subscription,
     default_name,
@@ -26,9 +27,13 @@ from .base import (
 )
 from .memory import MemoryBus
 
+if TYPE_CHECKING:
+    from ..storage.base import CommitMessage
+
 __all__ = [
     "EVENT_KINDS",
     "Bus",
+    "CommitPublisher",
     "Event",
     "MemoryBus",
     "PubSub",
@@ -57,9 +62,12 @@ def _ident(payload: Payload, given: str | None, key: str) -> str:
 class PubSub:
     """The contract bound to one instance name and bus (None: switched off)."""
 
-    def __init__(self, instance: str, bus: Bus | None) -> None:
+    def __init__(
+        self, instance: str, bus: Bus | None, commit: CommitPublisher | None = None
+    ) -> None:
         self.instance = instance
         self._bus = bus
+        self._commit = commit if bus is not None else None
 
     @property
     def server(self) -> Bus | None:
@@ -121,46 +129,24 @@ class PubSub:
         self._publish((self.workflows_topic(), self.workflow_topic(ident)), kind, payload)
 
     def plan_commit(
-        self, storage: Any, events: list[tuple[str, dict[str, Any], bool]], execution_id: str
-    ) -> tuple[list[tuple[str, Any]], Callable[[], None]] | None:
+        self, events: list[tuple[str, dict[str, Any], bool]], execution_id: str
+    ) -> tuple[list[CommitMessage], Callable[[], None]] | None:
         """Plan events that travel inside a storage commit, in order.
 
-        ``events`` are (kind, payload, is_workflow_event) of one run. With a
-        cross-process bus on the storage's own database, they are written in the
-        same transaction as the state change they announce, so a crash between
-        the commit and the publish cannot lose them. Returns the records for the
-        checkpoint and the local delivery to call after the commit, or None
-        (then publish after the commit as usual).
+        ``events`` are (kind, payload, is_workflow_event) of one run. With a bus on
+        the storage's own database they are written in the same transaction as the
+        state change they announce. Returns the messages for the checkpoint and the
+        local delivery to call after the commit, or None (then publish after the
+        commit as usual).
         """
-        bus = self._bus
-        record_fn = getattr(bus, "commit_record", None)
-        if bus is None or record_fn is None or not bus.commits_with(storage):  # type: ignore[attr-defined]
+        if self._commit is None:
             return None
         run_topic = self.workflow_topic(execution_id)
-        # this run's events still queued for the other processes (step_started, ...)
-        # travel in the same commit, ahead of the new ones: order is kept, nobody waits
-        queued = bus.take_queued(run_topic, execution_id)  # type: ignore[attr-defined]
-        records = [record_fn(topics, kind, payload) for topics, kind, payload in queued]
-        if any(r is None for r in records):
-            return None
-        planned: list[tuple[list[str], str, dict[str, Any]]] = []
-        for kind, payload, is_workflow in events:
-            topics = [self.workflows_topic(), run_topic] if is_workflow else [run_topic]
-            record = record_fn(topics, kind, payload)
-            if record is None:
-                return None
-            records.append(record)
-            planned.append((topics, kind, payload))
-
-        def deliver() -> None:
-            for topics, kind, payload in planned:
-                for topic in topics:
-                    try:
-                        bus.publish_local(topic, Event(kind, payload, topic))  # type: ignore[attr-defined]
-                    except Exception:
-                        log.exception("publishing %s to %s failed", kind, topic)
-
-        return [r for r in records if r is not None], deliver
+        planned: list[tuple[tuple[str, ...], Event]] = [
+            ((self.workflows_topic(), run_topic) if is_workflow else (run_topic,), Event(k, p))
+            for k, p, is_workflow in events
+        ]
+        return self._commit.commit_messages(run_topic, execution_id, planned)
 
     def broadcast_step(
         self, kind: str, payload: Payload, *, execution_id: str | None = None

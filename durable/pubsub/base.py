@@ -14,11 +14,14 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .payloads import EVENT_KINDS as EVENT_KINDS  # the kinds live in payloads.py
+
+if TYPE_CHECKING:
+    from ..storage.base import CommitMessage
 
 
 def workflows_topic(instance: str) -> str:
@@ -168,3 +171,18 @@ class Bus(Protocol):
     def unsubscribe(self, subscription: Subscription) -> None: ...
 
     def close(self) -> None: ...
+
+
+class CommitPublisher(Protocol):
+    """A bus that lives in the storage's own database, so that a run's final events
+    are written inside the commit that ends the run (a crash between the commit and
+    the publish cannot lose them). ``durable.signals.open_signals`` hands one to the
+    PubSub when it builds the bus on the storage's database."""
+
+    def commit_messages(
+        self, run_topic: str, execution_id: str, events: list[tuple[tuple[str, ...], Event]]
+    ) -> tuple[list[CommitMessage], Callable[[], None]] | None:
+        """The messages announcing ``events`` (each with its topics) for the commit,
+        after this run's events still queued, and the delivery to this process to
+        call once it committed; None when they cannot travel that way."""
+        ...

@@ -35,6 +35,17 @@ class WaitFilter:
     expires_before_ms: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CommitMessage:
+    """A message written in the same transaction as a checkpoint, so that a state
+    change and its announcement commit together (named query ``commit_message``: a
+    NOTIFY on PostgreSQL, an outbox row on SQLite). Built by the transports."""
+
+    channel: str
+    text: str
+    origin: str
+
+
 @dataclass(slots=True)
 class Checkpoint:
     """One atomic write of a claimed execution's progress.
@@ -53,7 +64,7 @@ class Checkpoint:
     notify_parent: tuple[str, str] | None = None  # (child id, value json)
     cleanup_waits: bool = False  # cancel the run's pending waits (it ends while waiting)
     reset_waits_of: str | None = None  # a failed step whose ended waits re-arm on retry
-    outbox: list[tuple[str, Row]] = field(default_factory=list)  # (query, params) written in-tx
+    messages: list[CommitMessage] = field(default_factory=list)  # sent with the commit
     #: (queue, worker id, new token): when this checkpoint ends the claim, claim the
     #: next runnable run of ``queue`` in the same commit; ``save`` fills ``claimed``
     claim_next: tuple[str, str, str] | None = None
@@ -64,6 +75,9 @@ class Storage(Protocol):
     """All persistence. Implementations: memory (tests), SQLite, PostgreSQL."""
 
     dialect: str
+    #: where the data lives, for the transports that share it (``durable.transport``):
+    #: the PostgreSQL URL or the SQLite file's path; "" for an in-memory database
+    location: str
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return their names. Safe to run concurrently."""

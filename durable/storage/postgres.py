@@ -68,6 +68,7 @@ class PostgresStorage(SqlStorage):
                 "PostgreSQL support needs psycopg: pip install 'durable[postgres]'"
             )
         self.url = url
+        self.location = url
         self._display = _redact(url)
         self._queries = {k: to_pyformat(v) for k, v in load_queries("postgres").items()}
         self._timeout = connect_timeout_seconds
@@ -120,22 +121,15 @@ class PostgresStorage(SqlStorage):
         """One round trip for the common checkpoint (at most one step row, and the
         NOTIFYs of events that travel with it)."""
         cp = checkpoint
-        if (
-            cp.waits
-            or cp.children
-            or cp.notify_parent
-            or cp.reset_waits_of
-            or any(query != "pg_notify_one" for query, _ in cp.outbox)
-            or len(cp.steps) > 1
-        ):
+        if cp.waits or cp.children or cp.notify_parent or cp.reset_waits_of or len(cp.steps) > 1:
             return super().save(cp)
         step = cp.steps[0] if cp.steps else {}
         params: dict[str, Any] = {
             **cp.execution,
             "now": cp.now,
             "cleanup": 1 if cp.cleanup_waits else 0,
-            "n_channels": [p["channel"] for _, p in cp.outbox],
-            "n_texts": [p["text"] for _, p in cp.outbox],
+            "n_channels": [m.channel for m in cp.messages],
+            "n_texts": [m.text for m in cp.messages],
             "claim_queue": cp.claim_next[0] if cp.claim_next else "",
             "worker_id": cp.claim_next[1] if cp.claim_next else "",
             "claim_token": cp.claim_next[2] if cp.claim_next else "",

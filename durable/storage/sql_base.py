@@ -144,8 +144,9 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
                 tx.run("cancel_pending_waits", {"execution_id": ex["id"], "now": now})
             if checkpoint.notify_parent is not None:
                 notify_parent(tx, *checkpoint.notify_parent, now)
-            for query, params in checkpoint.outbox:  # events that must not outlive a crash
-                tx.one(query, params)
+            for m in checkpoint.messages:  # events that must not outlive a crash
+                params = {"channel": m.channel, "body": m.text, "origin": m.origin, "now": now}
+                tx.one("commit_message", params)
             if checkpoint.claim_next is not None:
                 queue, worker_id, token = checkpoint.claim_next
                 claim = {"claim_queue": queue, "claim_limit": 1, "worker_id": worker_id}

@@ -55,6 +55,7 @@ class SqliteStorage(SqlStorage):
                 f"SQLite {sqlite3.sqlite_version} is too old; Durable needs 3.35 or newer"
             )
         self.path = path
+        self.location = "" if path == ":memory:" else path
         self._lock = threading.RLock()
         if path != ":memory:":
             folder = os.path.dirname(os.path.abspath(path))

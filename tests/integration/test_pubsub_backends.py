@@ -18,7 +18,7 @@ import pytest
 from durable.pubsub import Event, Subscription
 from durable.pubsub.postgres import PostgresBus
 from durable.pubsub.redis import RedisBus
-from durable.pubsub.relay import RelayBus, open_bus
+from durable.pubsub.relay import RelayBus
 from durable.pubsub.sqlite import SqliteBus
 from durable.storage.sqlite import SqliteStorage
 from tests.support.procs import wait_until
@@ -45,7 +45,7 @@ def make_bus(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[BusFa
         url = str(request.getfixturevalue("pg_url"))
 
         def new() -> RelayBus:
-            return PostgresBus(url, channel="test_pubsub")
+            return PostgresBus(url)
     elif request.param == "sqlite":
         path = f"{tmp_path}/bus.db"
         storage = SqliteStorage(path)
@@ -56,10 +56,10 @@ def make_bus(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[BusFa
             return SqliteBus(path, poll_interval_seconds=0.01)
     else:
         url = redis_url()
-        channel = f"durable:test:{os.getpid()}:{time.monotonic_ns()}"
+        prefix = f"test:{os.getpid()}:{time.monotonic_ns()}:"
 
         def new() -> RelayBus:
-            return RedisBus(url, channel=channel)
+            return RedisBus(url, channel_prefix=prefix)
 
     def factory() -> RelayBus:
         bus = new()
@@ -178,19 +178,19 @@ def test_postgres_listener_reconnects_and_says_so(
 ) -> None:
     import psycopg
 
-    publisher = PostgresBus(pg_url, channel="test_reconnect")
-    subscriber = PostgresBus(pg_url, channel="test_reconnect")
+    publisher = PostgresBus(pg_url, channel_prefix="test_reconnect:")
+    subscriber = PostgresBus(pg_url, channel_prefix="test_reconnect:")
     try:
         sub = subscriber.subscribe("t")
         with psycopg.connect(pg_url, autocommit=True) as conn:
             killed = conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE 'LISTEN \"test_reconnect\"%%' AND datname = current_database()"
+                "WHERE query LIKE 'LISTEN \"test_reconnect:t\"%%' AND datname = current_database()"
             ).fetchall()
         assert killed
         wait_until(lambda: subscriber.reconnects >= 1, 20, what="the listener to reconnect")
         assert sub.dropped >= 1  # the subscriber is told it may have missed events
-        assert "listener connection lost" in caplog.text
+        assert "connection lost" in caplog.text
         assert "listening again" in caplog.text
         publisher.publish("t", Event("workflow_started", {"id": "after"}, "t"))
         assert [e.payload["id"] for e in collect(sub, 1)] == ["after"]
@@ -203,8 +203,9 @@ def test_redis_listener_reconnects() -> None:
     import redis
 
     url = redis_url()
-    channel = f"durable:test:reconnect:{os.getpid()}"
-    publisher, subscriber = RedisBus(url, channel=channel), RedisBus(url, channel=channel)
+    prefix = f"test:reconnect:{os.getpid()}:"
+    publisher = RedisBus(url, channel_prefix=prefix)
+    subscriber = RedisBus(url, channel_prefix=prefix)
     try:
         sub = subscriber.subscribe("t")
         redis.Redis.from_url(url).client_kill_filter(_type="pubsub")
@@ -239,15 +240,16 @@ def test_sqlite_outbox_is_trimmed(tmp_path: object) -> None:
         storage.close()
 
 
-def test_open_bus_refuses_what_it_cannot_serve(sqlite_url: str) -> None:
+def test_open_signals_refuses_a_bus_it_cannot_serve(sqlite_url: str) -> None:
     from durable.errors import ConfigurationError
+    from durable.signals import open_signals
     from durable.storage import open_storage
 
     memory = open_storage("memory://")
     with pytest.raises(ConfigurationError, match="needs a SQLite database file"):
-        open_bus("sqlite", memory, "x")
+        open_signals(memory, name="x", pubsub="sqlite")
     with pytest.raises(ConfigurationError, match="needs a PostgreSQL database"):
-        open_bus("postgres", memory, "x")
+        open_signals(memory, name="x", pubsub="postgres")
     with pytest.raises(ConfigurationError, match="unknown pubsub"):
-        open_bus("kafka://", memory, "x")
+        open_signals(memory, name="x", pubsub="kafka://")
     memory.close()
