@@ -3,13 +3,16 @@ table, and against the payloads the engine really emits."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from durable import Retry, Workflow, branch, decision, foreach, goto, parallel, step
 from durable.control import cancel
-from durable.pubsub import EVENT_KINDS
+from durable.pubsub import EVENT_KINDS, Event, wire
 from durable.pubsub.payloads import (
     KINDS,
     STEP_FIELDS,
@@ -18,7 +21,9 @@ from durable.pubsub.payloads import (
 from durable.testing import TestApp
 from durable.wait import sleep, wait_for_input
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+SCHEMA = ROOT / "docs" / "event-message.schema.json"
 TOPIC_WORDS = {"workflows": "workflows", "run": "run", "inputs": "inputs", "schedules": "schedules"}
 
 
@@ -133,7 +138,8 @@ def stop(ctx: Any) -> Any:
     cancel("enough")
 
 
-def test_every_emitted_payload_has_its_kinds_fields_and_no_others() -> None:
+def _broad_run() -> list[Any]:
+    """The events of runs that, together, emit every kind and every extra."""
     _tries.clear()
     busy = Workflow(
         "busy",
@@ -178,20 +184,45 @@ def test_every_emitted_payload_has_its_kinds_fields_and_no_others() -> None:
         t.app.schedules.trigger("nightly")
         t.run_until_idle()
         assert t.app.get_execution(run_id).status == "completed"
+        return t.events
 
-        seen: dict[str, set[str]] = {}
-        for event in t.events:
-            spec = KINDS[event.kind]
-            keys = set(event.payload)
-            missing = set(spec.fields) - keys
-            unknown = keys - set(spec.fields) - set(spec.extras)
-            assert not missing, f"{event.kind} lacks {missing}"
-            assert not unknown, f"{event.kind} carries undeclared {unknown}"
-            seen.setdefault(event.kind, set()).update(keys - set(spec.fields))
-        assert set(seen) == set(EVENT_KINDS)
-        # every declared extra is really emitted by this run of the engine
-        for kind, spec in KINDS.items():
-            assert set(spec.extras) <= seen[kind], (kind, set(spec.extras) - seen[kind])
+
+def test_every_emitted_payload_has_its_kinds_fields_and_no_others() -> None:
+    seen: dict[str, set[str]] = {}
+    for event in _broad_run():
+        spec = KINDS[event.kind]
+        keys = set(event.payload)
+        missing = set(spec.fields) - keys
+        unknown = keys - set(spec.fields) - set(spec.extras)
+        assert not missing, f"{event.kind} lacks {missing}"
+        assert not unknown, f"{event.kind} carries undeclared {unknown}"
+        seen.setdefault(event.kind, set()).update(keys - set(spec.fields))
+    assert set(seen) == set(EVENT_KINDS)
+    # every declared extra is really emitted by this run of the engine
+    for kind, spec in KINDS.items():
+        assert set(spec.extras) <= seen[kind], (kind, set(spec.extras) - seen[kind])
+
+
+def test_the_wire_schema_accepts_every_emitted_message_and_matches_the_kinds() -> None:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.check_schema(schema)
+    assert schema["properties"]["kind"]["enum"] == list(EVENT_KINDS)
+    for event in _broad_run():
+        topic = event.topic
+        text = wire.encode(event, topic, "origin-1", 1_796_000_000_123)
+        errors = [e.message for e in validator.iter_errors(json.loads(text))]
+        assert not errors, (event.kind, errors)
+    # each kind's payload definition requires exactly the kind's fields and allows its extras
+    for rule in schema["allOf"]:
+        definition = schema["$defs"][rule["then"]["properties"]["payload"]["$ref"].split("/")[-1]]
+        for kind in rule["if"]["properties"]["kind"]["enum"]:
+            assert definition["required"] == list(KINDS[kind].fields), kind
+            assert set(KINDS[kind].extras) <= set(definition["properties"]), kind
+    bad = json.loads(
+        wire.encode(Event("workflow_started", {"id": "x"}), "durable:a:workflows", "o", 0)
+    )
+    assert list(validator.iter_errors(bad)), "a payload without its fields must not validate"
 
 
 def test_topics_of_each_kind_follow_its_family() -> None:
