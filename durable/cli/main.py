@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import DurableError
-from . import ops, runs, schedules
+from . import events, ops, runs, schedules
 from .dashboard import dashboard as dashboard_command
 from .loading import load_app
 
@@ -22,6 +22,8 @@ class DurableGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:  # `durable ... | head`: the reader left; click exits quietly
             raise
         except DurableError as exc:
             if _debug(ctx):
@@ -144,7 +146,7 @@ def demo(db: str) -> None:
     run_demo(db)
 
 
-for _command in (*runs.COMMANDS, *ops.COMMANDS, schedules.schedules):
+for _command in (*runs.COMMANDS, *ops.COMMANDS, events.events, schedules.schedules):
     cli.add_command(_command)
 cli.add_command(dashboard_command)
 

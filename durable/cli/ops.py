@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any
 
 import click
@@ -12,7 +11,7 @@ import click
 from ..errors import DurableError
 from ..graph import workflow_graph
 from ..retention import FINISHED, CleanupResult, cleanup, count_candidates, parse_age
-from .common import app_of, json_option, resolve
+from .common import app_of, json_option
 from .output import emit_json, is_tty
 
 # ---- cleanup ------------------------------------------------------------------------
@@ -230,84 +229,4 @@ def _dot(g: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# ---- events --------------------------------------------------------------------------
-
-
-@click.command()
-@click.argument("execution_id", required=False)
-@click.option(
-    "--topic",
-    "topics",
-    multiple=True,
-    type=click.Choice(["workflows", "inputs", "schedules"]),
-    help="topics to follow without an ID (default: all three)",
-)
-@click.option("--count", "-n", default=None, type=click.IntRange(1), help="stop after N events")
-@click.option("--timeout", default=None, type=float, help="stop after this many seconds")
-@json_option
-@click.pass_context
-def events(
-    ctx: click.Context,
-    execution_id: str | None,
-    topics: tuple[str, ...],
-    count: int | None,
-    timeout: float | None,
-    as_json: bool,
-) -> None:
-    """Follow lifecycle events live, like tail -f: of one run (ID), or of all runs.
-
-    Events from workers in other processes arrive only with a cross-process bus
-    (PostgreSQL, SQLite or Redis pub/sub configured on the app)."""
-    app = app_of(ctx)
-    ps = app.pubsub
-    if execution_id:
-        names = [ps.workflow_topic(resolve(app, execution_id))]
-    else:
-        pick = {"workflows": ps.workflows_topic, "inputs": ps.inputs_topic}
-        pick["schedules"] = ps.schedules_topic
-        names = [pick[t]() for t in (topics or ("workflows", "inputs", "schedules"))]
-    subs = [ps.subscribe(name, buffer=10_000) for name in names]
-    if not as_json:
-        click.echo(f"following {', '.join(names)} (Ctrl-C to stop)", err=True)
-    seen = 0
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        while count is None or seen < count:
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            got = False
-            for sub in subs:
-                event = sub.get(0.05 if len(subs) > 1 else 0.25)
-                if event is None:
-                    continue
-                got = True
-                seen += 1
-                _print_event(event.to_dict(), as_json)
-                if count is not None and seen >= count:
-                    break
-            if not got and all(s.closed for s in subs):
-                break
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for sub in subs:
-            ps.unsubscribe(sub)
-
-
-def _print_event(event: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(event, ensure_ascii=False, default=str))
-        return
-    p = event["payload"]
-    run_id = p.get("workflow_id") or p.get("id") or ""
-    parts = [event["kind"], str(run_id)]
-    for key in ("workflow_name", "step_name", "input_name", "name", "status", "attempt"):
-        if p.get(key) is not None:
-            parts.append(f"{key.removesuffix('_name')}={p[key]}")
-    if p.get("error"):
-        err = p["error"]
-        parts.append(f"error={err.get('type')}: {err.get('message')}")
-    click.echo(" ".join(parts))
-
-
-COMMANDS = [cleanup_cmd, doctor, graph, events]
+COMMANDS = [cleanup_cmd, doctor, graph]

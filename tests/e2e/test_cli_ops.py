@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -155,7 +158,7 @@ def test_events_subprocess_stops_on_timeout(db_url: str) -> None:
     assert result.code == 0 and result.out == ""
 
 
-def test_events_follow_live_in_process(sqlite_url: str) -> None:
+def test_events_prints_the_history_then_follows_live_until_the_run_ends(sqlite_url: str) -> None:
     app = build(sqlite_url)
     try:
         run_id = app.start("greet", "live")
@@ -164,9 +167,7 @@ def test_events_follow_live_in_process(sqlite_url: str) -> None:
         def follow() -> None:
             runner = CliRunner()
             out["result"] = runner.invoke(
-                cli,
-                ["events", run_id, "--count", "4", "--timeout", "30", "--json"],
-                obj={"app": app},
+                cli, ["events", run_id, "--timeout", "60", "--json"], obj={"app": app}
             )
 
         thread = threading.Thread(target=follow)
@@ -177,10 +178,79 @@ def test_events_follow_live_in_process(sqlite_url: str) -> None:
         bus: Any = app.pubsub.server
         wait_until(lambda: bool(bus._subs.get(topic)), 10, what="the subscription")
         run_all(app)
-        thread.join(30)
+        thread.join(60)
+        assert not thread.is_alive(), "events did not exit when the run ended"
         result = out["result"]
         assert result.exit_code == 0, result.output
         kinds = [json.loads(line)["kind"] for line in result.stdout.splitlines()]
-        assert kinds == ["workflow_resumed", "step_started", "step_completed", "workflow_completed"]
+        assert kinds == [
+            "workflow_started",  # from storage: it was published before the command started
+            "workflow_resumed",
+            "step_started",
+            "step_completed",
+            "workflow_completed",
+        ]
     finally:
         app.close()
+
+
+def test_events_of_a_finished_run_prints_its_history_and_exits_at_once(
+    db_url: str, drive: Durable
+) -> None:
+    ok, bad = drive.start("greet", "x"), drive.start("explode", None)
+    run_all(drive)
+    result = durable(db_url, "events", ok, "--json")
+    assert result.code == 0, result.err
+    events = [json.loads(line) for line in result.out.splitlines()]
+    assert [e["kind"] for e in events] == [
+        "workflow_started",
+        "step_started",
+        "step_completed",
+        "workflow_completed",
+    ]
+    assert {e["payload"].get("workflow_id", e["payload"]["id"]) for e in events} == {ok}
+    assert events[-1]["payload"]["status"] == "completed"
+    failed = durable(db_url, "events", bad[:13])  # an id prefix, human output
+    assert failed.code == 0, failed.err
+    lines = failed.out.splitlines()
+    assert lines[0].startswith(f"workflow_started {bad}")
+    assert lines[-1].startswith(f"workflow_failed {bad}")
+    assert "error=ValueError: boom on purpose" in lines[-1]
+
+
+def test_events_follows_a_run_finished_by_a_worker_in_another_process(
+    db_url: str, drive: Durable
+) -> None:
+    """The app's bus is in-process, so the command sees the other process's progress
+    by reading the database again; it still exits when the run ends."""
+    from tests.support.procs import ROOT, wait_until
+
+    run_id = drive.start("listen", None)
+    run_all(drive)
+    env = {**os.environ, "DURABLE_CLI_TEST_URL": db_url, "NO_COLOR": "1"}
+    env["PYTHONPATH"] = f"{ROOT}:{ROOT / 'tests'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "durable", "--app", "tests.e2e.cli_app:app", "events", run_id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith(f"workflow_started {run_id}")
+        assert proc.poll() is None  # the run waits for "go": the command keeps following
+        drive.send_event(run_id, "go", 1)
+        run_all(drive)
+        wait_until(lambda: proc.poll() is not None, 30, what="events to exit")
+        rest = proc.stdout.read()
+        assert proc.returncode == 0
+        assert rest.splitlines()[-1].startswith(f"workflow_completed {run_id}")
+    finally:
+        proc.kill()
+        proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
