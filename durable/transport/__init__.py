@@ -25,7 +25,8 @@ def _postgres(location: str, clock: Clock | None) -> Transport:
 def _sqlite(location: str, clock: Clock | None) -> Transport:
     from .sqlite import SqliteTransport
 
-    return SqliteTransport(location, clock=clock)
+    # the change counter is read every 50 ms (a SqliteBus reads its own every 20 ms)
+    return SqliteTransport(location, poll_interval_seconds=0.05, clock=clock)
 
 
 #: dialect -> how to open a transport on a database of that dialect
