@@ -85,11 +85,13 @@ class RelayBus:
         if self._stopping:
             return
         now = self._clock.now_ms()
-        with self._sender.cond:
+        sender = self._sender
+        with sender.cond:
             if len(self._out) == self._out.maxlen:
                 self.overflowed += 1
             self._out.append((topic, event, now))
-        self._sender.kick()
+            sender.kick_locked()
+        sender.start()
 
     def has_subscribers(self, topic: str) -> bool:
         return True  # other processes may listen: every event is sent

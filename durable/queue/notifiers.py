@@ -53,9 +53,11 @@ class TransportNotifier:
 
     def notify(self, queue: str) -> None:
         self._local.notify(queue)
-        with self._sender.cond:
+        sender = self._sender
+        with sender.cond:
             self._pending.add(queue)
-        self._sender.kick()
+            sender.kick_locked()
+        sender.start()
 
     def listener(self) -> threading.Event:
         event = self._local.listener()

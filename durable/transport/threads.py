@@ -1,6 +1,6 @@
 """The two background threads that drive a transport, shared by wake-ups and buses.
 
-- ``Sender``: its owner queues work under ``sender.cond`` and calls ``kick()``;
+- ``Sender``: its owner queues work under ``sender.cond`` and calls ``kick()`` (``kick_locked()`` + ``start()`` when it holds the lock);
   the thread takes a batch (``take``, under the lock), ships it (``ship``,
   outside the lock), then pauses ``flush_interval_seconds`` so that the next
   batch coalesces, unless someone waits in ``flush()``. A failed batch is
@@ -71,11 +71,22 @@ class Sender(_Thread):
         self._pending = False
 
     def kick(self) -> None:
-        """Something was queued (call with or without ``cond`` held)."""
+        """Something was queued (call without ``cond`` held)."""
         with self.cond:
-            self._pending = True
+            self.kick_locked()
+        self.start()
+
+    def kick_locked(self) -> None:
+        """Something was queued (call with ``cond`` held, then ``start()``)."""
+        self._pending = True
+        if self._flushers:
             self.cond.notify_all()
-        self._ensure(self._loop)
+        else:
+            self.cond.notify()  # only the sender thread waits then
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._ensure(self._loop)
 
     def wait_idle_locked(self, timeout: float) -> None:
         """With ``cond`` held: wait until no batch is being shipped."""
