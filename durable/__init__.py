@@ -8,6 +8,7 @@ starts, so a run survives crashes, restarts and deploys.
 from .app import Durable
 from .durations import days, hours, minutes, seconds
 from .errors import DurableError
+from .limits import QueueLimits
 from .models import Execution, ExecutionStatus, StepExecution
 from .retry import Retry
 from .scheduler.schedule import Schedule
@@ -18,6 +19,7 @@ __all__ = [
     "DurableError",
     "Execution",
     "ExecutionStatus",
+    "QueueLimits",
     "Retry",
     "Schedule",
     "StepExecution",

@@ -22,6 +22,7 @@ from .errors import (
     SchemaError,
     StepError,
 )
+from .limits import QueueLimits, check_limits
 from .logcapture import LogCapture
 from .models import (
     Execution,
@@ -77,6 +78,7 @@ class Durable:
         notifier: Notifier | None = None,
         auto_migrate: bool = True,
         queues: Mapping[str, int] | None = None,
+        limits: Mapping[str, QueueLimits] | None = None,
         poll_interval_seconds: float = 0.5,
         stale_timeout_seconds: float = 30.0,
         heartbeat_interval_seconds: float = 5.0,
@@ -99,6 +101,7 @@ class Durable:
             raise ConfigurationError(
                 "heartbeat_interval_seconds must be shorter than stale_timeout_seconds"
             )
+        limits = check_limits(limits)
         self.name = name
         self.url = url
         self.storage: StorageBackend = storage or open_storage(url, **dict(storage_options or {}))
@@ -120,6 +123,7 @@ class Durable:
             pubsub=self.pubsub,
             notifier=signals.notifier,
             config=config,
+            limits=limits,
         )
         self.engine.register(workflows)
         self.query: Query = self.engine.query

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from .errors import (
 from .executor.errors import error_plain
 from .ids import new_id
 from .inputs import validate
+from .limits import QueueLimits, check_limits, run_keys
 from .models import TERMINAL_STATUSES, Execution
 from .notify import Notifier
 from .pubsub import PubSub
@@ -58,6 +59,7 @@ class Engine:
         notifier: Notifier,
         config: EngineConfig,
         rand: Callable[[], float] = random.random,
+        limits: Mapping[str, QueueLimits] | None = None,
     ) -> None:
         self.name = name
         self.storage = storage
@@ -67,6 +69,8 @@ class Engine:
         self.config = config
         self.rand = rand
         self.query = Query(storage)
+        #: fleet-wide limits per queue (see durable/limits.py), enforced in the claim
+        self.limits: dict[str, QueueLimits] = check_limits(limits)
         self.registry: dict[str, Workflow] = {}  # the newest version of each name
         self.versions: dict[str, dict[str | None, Workflow]] = {}
 
@@ -138,6 +142,9 @@ class Engine:
         first = wf.program.first
         assert first is not None
         first_queue = step_queue(wf, first)
+        queues = wf.queues() | {queue or first_queue}
+        # computed once, when the run starts: a key function that fails fails this start
+        limit_keys = run_keys(self.limits, queues, wf.name, input) if self.limits else None
         return {
             "id": new_id(),
             "workflow_name": wf.name,
@@ -153,6 +160,7 @@ class Engine:
             "schedule_name": schedule_name,
             "schedule_tick_at": schedule_tick_at,
             "wake_at": self.clock.now_ms() if wake_at is None else wake_at,
+            "limit_keys": limit_keys,
         }
 
     def start(

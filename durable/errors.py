@@ -18,6 +18,11 @@ class ConfigurationError(DurableError):
     """The app, a URL or an option is set up wrongly."""
 
 
+class LimitKeyError(ConfigurationError):
+    """A queue's key function failed or returned no str for a run's input; that
+    start fails (not the worker)."""
+
+
 class DefinitionError(DurableError):
     """A workflow definition is invalid (raised when it is defined)."""
 

@@ -21,6 +21,7 @@ from ..errors import ConfigurationError, DurableError
 from ..executor.runner import Runner
 from ..executor.steps import CaptureHook, StepInvoker
 from ..ids import new_token
+from ..limits import describe_served, fleet_mismatches
 from ..storage import Row
 
 log = logging.getLogger("durable.worker")
@@ -74,6 +75,9 @@ class Worker:
         self.maintenance_hooks: list[MaintenanceHook] = []
         self.background_loops: list[tuple[str, BackgroundLoop]] = []
         self._idle = threading.Condition(self._lock)
+        self._next_poll = engine.config.poll_interval_seconds
+        self._limits_json = describe_served(engine.limits, self.queues)
+        self._reported: set[str] = set()
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -144,11 +148,19 @@ class Worker:
 
     def _claim(self, queue: str, limit: int) -> list[Row]:
         now = self.engine.clock.now_ms()
-        return self.engine.storage.claim(queue, limit, self.id, new_token(), now)
+        limits = self.engine.limits.get(queue)
+        return self.engine.storage.claim(queue, limit, self.id, new_token(), now, limits)
+
+    def _limited_wait(self, queue: str, want: int, got: int, wait: float) -> float:
+        """A rate-limited queue that gave fewer runs than asked: poll again when its
+        next token is due rather than after the full poll interval."""
+        limits = self.engine.limits.get(queue)
+        if limits is None or limits.rate is None or got >= want:
+            return wait
+        return min(wait, max(0.01, limits.next_token_seconds(0.0)))
 
     def _poll_loop(self) -> None:
         backoff = 0.0
-        interval = self.engine.config.poll_interval_seconds
         while not self._stopping.is_set():
             self._wake.clear()
             try:
@@ -162,11 +174,12 @@ class Worker:
                 self._wake.wait(backoff)
                 continue
             if not claimed:
-                self._wake.wait(interval)
+                self._wake.wait(self._next_poll)
 
     def _claim_into_pool(self) -> bool:
         """Fill free slots; True when some queue may still have more work."""
         more = False
+        self._next_poll = self.engine.config.poll_interval_seconds
         for queue, limit in self.queues.items():
             with self._lock:
                 free = limit - self._running[queue]
@@ -175,6 +188,7 @@ class Worker:
                 continue
             want = min(free, self.claim_batch)
             rows = self._claim(queue, want)
+            self._next_poll = self._limited_wait(queue, want, len(rows), self._next_poll)
             for row in rows:
                 with self._lock:
                     self._running[queue] += 1
@@ -189,7 +203,11 @@ class Worker:
                 # with a backlog, this thread keeps its slot and takes the next run itself
                 # (no hand-off through the poller), claimed in the commit that ends this one
                 backlog = self._backlog[queue] and not self._stopping.is_set()
-                nxt = self.runner.run(row, (queue, self.id, new_token()) if backlog else None)
+                # a limited queue's next claim must go through its limits (a separate claim)
+                chain = backlog and queue not in self.engine.limits
+                nxt = self.runner.run(row, (queue, self.id, new_token()) if chain else None)
+                if queue in self.engine.limits:
+                    self._slot_freed(queue)
                 if nxt is None and backlog and not self._stopping.is_set():
                     try:
                         rows = self._claim(queue, 1)
@@ -207,6 +225,13 @@ class Worker:
                 self._idle.notify_all()
             self._wake.set()
 
+    def _slot_freed(self, queue: str) -> None:
+        """A claim of a queue with fleet-wide slots ended: wake the workers of other
+        processes waiting for one (polling would find it too, later)."""
+        limits = self.engine.limits[queue]
+        if limits.concurrency is not None or limits.per_key is not None:
+            self.engine.notifier.notify(queue)
+
     # ---- heartbeat and maintenance ------------------------------------------------
 
     def _worker_row(self) -> Row:
@@ -215,6 +240,7 @@ class Worker:
             "hostname": self._host,
             "pid": os.getpid(),
             "queues": json.dumps(self.queues),
+            "limits": self._limits_json,
             "running": self.running,
         }
 
@@ -245,6 +271,7 @@ class Worker:
         if recovered:
             engine.notifier.notify("*")
         engine.storage.delete_dead_workers(now - int(engine.config.stale_timeout_seconds * 10_000))
+        self._check_fleet_limits(now)
         for hook in self.maintenance_hooks:
             hook()
 
@@ -257,3 +284,23 @@ class Worker:
                 log.warning("worker %s: maintenance failed (%s)", self.id, exc)
             except Exception:
                 log.exception("worker %s: maintenance hook failed", self.id)
+
+    def _check_fleet_limits(self, now: int) -> None:
+        """Log (once each) queues that live workers enforce with different limits."""
+        fresh = now - int(self.engine.config.stale_timeout_seconds * 1000)
+        live = [w for w in self.engine.storage.list_workers() if w["heartbeat_at"] >= fresh]
+        for queue, configs in fleet_mismatches(live).items():
+            if queue not in self.queues:
+                continue
+            text = json.dumps(configs, sort_keys=True)
+            if text in self._reported:
+                continue
+            self._reported.add(text)
+            log.error(
+                "queue %r is enforced with different limits by workers of this fleet: %s; "
+                "give every process the same Durable(limits=...)",
+                queue,
+                "; ".join(
+                    f"{c['limits'] or 'no limits'} by {', '.join(c['workers'])}" for c in configs
+                ),
+            )

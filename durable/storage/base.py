@@ -10,7 +10,10 @@ method reports it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..limits import QueueLimits
 
 Row = dict[str, Any]
 
@@ -124,8 +127,27 @@ class Storage(Protocol):
         ...
 
     # the worker's path
-    def claim(self, queue: str, limit: int, worker_id: str, token: str, now: int) -> list[Row]:
-        """Claim up to ``limit`` runnable executions of ``queue``; none twice."""
+    def claim(
+        self,
+        queue: str,
+        limit: int,
+        worker_id: str,
+        token: str,
+        now: int,
+        limits: QueueLimits | None = None,
+    ) -> list[Row]:
+        """Claim up to ``limit`` runnable executions of ``queue``; none twice. With
+        ``limits``, the queue's fleet-wide limits hold too: limited claims of one
+        queue are serialised, and the claim takes its tokens in the same commit."""
+        ...
+
+    def queue_usage(self, queue: str, limits: QueueLimits, now: int) -> Row:
+        """A limited queue now: ``limits``, ``in_use`` (slots = claims), ``tokens``
+        left, ``ready`` runs and ``held_back`` counts per limit."""
+        ...
+
+    def hold_reason(self, row: Row, limits: QueueLimits, now: int) -> str | None:
+        """Which limit of its queue holds back this claimable run, in words."""
         ...
 
     def save(self, checkpoint: Checkpoint) -> bool:

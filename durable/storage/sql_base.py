@@ -11,10 +11,12 @@ import json
 from typing import Any
 
 from ..errors import LostClaimError
+from ..limits import QueueLimits
 from ..models import TERMINAL_STATUSES
 from .base import Checkpoint, ExecutionFilter, Row, WaitFilter
 from .dashboard import DashboardSqlMixin
 from .filters import filter_params, like_prefix
+from .limiter import claim_limited, hold_reason, queue_usage
 from .ops import OpsSqlMixin
 from .retention import RetentionSqlMixin
 from .schedules import ScheduleSqlMixin
@@ -35,6 +37,7 @@ _EXEC_DEFAULTS: dict[str, Any] = {
     "schedule_name": None,
     "schedule_tick_at": None,
     "wake_at": None,
+    "limit_keys": None,
 }
 
 _WAIT_DEFAULTS: dict[str, Any] = {
@@ -111,7 +114,15 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
 
     # ---- the worker's path -------------------------------------------------
 
-    def claim(self, queue: str, limit: int, worker_id: str, token: str, now: int) -> list[Row]:
+    def claim(
+        self,
+        queue: str,
+        limit: int,
+        worker_id: str,
+        token: str,
+        now: int,
+        limits: QueueLimits | None = None,
+    ) -> list[Row]:
         params = {
             "claim_queue": queue,
             "claim_limit": limit,
@@ -119,8 +130,19 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
             "claim_token": token,
             "now": now,
         }
+        if limits is not None:
+            with self._tx() as tx:
+                return claim_limited(tx, params, limits)
         with self._auto() as tx:
             return tx.all("claim", params)
+
+    def queue_usage(self, queue: str, limits: QueueLimits, now: int) -> Row:
+        with self._read() as tx:
+            return queue_usage(tx, queue, limits, now)
+
+    def hold_reason(self, row: Row, limits: QueueLimits, now: int) -> str | None:
+        with self._read() as tx:
+            return hold_reason(tx, row, limits, now)
 
     def save(self, checkpoint: Checkpoint) -> bool:
         now = checkpoint.now
@@ -301,7 +323,7 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
 
     def heartbeat(self, worker: Row, now: int) -> None:
         with self._tx() as tx:
-            tx.run("upsert_worker", {**worker, "now": now})
+            tx.run("upsert_worker", {"limits": None, **worker, "now": now})
             tx.run("heartbeat_claims", {"worker_id": worker["id"], "now": now})
 
     def remove_worker(self, worker_id: str) -> None:

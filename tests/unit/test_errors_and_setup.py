@@ -142,6 +142,7 @@ def test_public_names():
             "DurableError",
             "Execution",
             "ExecutionStatus",
+            "QueueLimits",
             "Retry",
             "Schedule",
             "StepExecution",

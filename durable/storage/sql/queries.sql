@@ -6,10 +6,10 @@
 -- name: insert_execution
 INSERT INTO executions (id, workflow_name, workflow_version, status, queue, priority, input,
   context, current_step, attempts, parent_id, parent_step, schedule_name, schedule_tick_at, wake_at,
-  created_at, updated_at)
+  limit_keys, created_at, updated_at)
 VALUES (:id, :workflow_name, :workflow_version, :status, :queue, :priority, :input,
   :context, :current_step, '{}', :parent_id, :parent_step, :schedule_name, :schedule_tick_at, :wake_at,
-  :now, :now)
+  :limit_keys, :now, :now)
 
 -- name: get_execution
 SELECT * FROM executions WHERE id = :id
@@ -72,9 +72,13 @@ lock_token = :claim_token, locked_by = :worker_id, heartbeat_at = :now,
   status = CASE WHEN status IN ('pending', 'waiting') THEN 'running' ELSE status END,
   attempt = attempt + 1, started_at = COALESCE(started_at, :now), updated_at = :now
 
+-- name: _claimable
+-- a run a claim of :claim_queue may take now (limited claims use it too: sql/limits.sql)
+queue = :claim_queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
+
 -- name: _ready
 SELECT id FROM executions
-WHERE queue = :claim_queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
+WHERE /*> _claimable */
 ORDER BY priority DESC, wake_at
 LIMIT :claim_limit
 
@@ -206,9 +210,10 @@ WHERE locked_by = :worker_id AND lock_token IS NOT NULL
 UPDATE executions SET heartbeat_at = :now WHERE locked_by = :worker_id AND lock_token IS NOT NULL
 
 -- name: upsert_worker
-INSERT INTO workers (id, hostname, pid, queues, running, started_at, heartbeat_at)
-VALUES (:id, :hostname, :pid, :queues, :running, :now, :now)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now, running = :running, queues = :queues
+INSERT INTO workers (id, hostname, pid, queues, limits, running, started_at, heartbeat_at)
+VALUES (:id, :hostname, :pid, :queues, :limits, :running, :now, :now)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now, running = :running, queues = :queues,
+  limits = :limits
 
 -- name: delete_worker
 DELETE FROM workers WHERE id = :id
