@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import codec
 from .errors import DurableError, ExecutionNotFoundError
+from .limits import describe_served, fleet_mismatches
 from .models import TERMINAL_STATUSES, Execution, ms_to_iso
 
 if TYPE_CHECKING:
@@ -53,7 +54,14 @@ def run_checks(app: Durable, *, fix: bool = False) -> list[Check]:
     checks.append(_schema(app))
     if checks[-1].status == "fail":
         return checks
-    for check in (_stale_claims, _unwakeable, _lost_children, _unserved_queues, _schedules):
+    for check in (
+        _stale_claims,
+        _unwakeable,
+        _lost_children,
+        _unserved_queues,
+        _queue_limits,
+        _schedules,
+    ):
         checks.append(check(app, fix))
     checks.append(_clock_skew(app))
     return checks
@@ -188,6 +196,25 @@ def _unserved_queues(app: Durable, fix: bool) -> Check:
     )
 
 
+def _queue_limits(app: Durable, fix: bool) -> Check:
+    now = app.clock.now_ms()
+    live_after = now - int(app.engine.config.stale_timeout_seconds * 1000)
+    live = [w for w in app.query.workers() if w["heartbeat_at"] >= live_after]
+    own = describe_served(app.engine.limits, app.engine.limits)
+    mismatches = fleet_mismatches([*live, {"id": "this app", "limits": own}])
+    items = [{"queue": q, "configurations": c} for q, c in mismatches.items()]
+    if not items:
+        return Check("limits", "ok", "every live worker enforces the same queue limits")
+    names = ", ".join(str(i["queue"]) for i in items)
+    return Check(
+        "limits",
+        "warn",
+        f"queue(s) {names} are enforced with different limits by different processes; give "
+        "every process the same Durable(limits=...) and restart the odd ones",
+        items,
+    )
+
+
 def _schedules(app: Durable, fix: bool) -> Check:
     since = app.clock.now_ms() - 7 * 86_400_000
     last: dict[str, list[str]] = {}
@@ -284,6 +311,12 @@ def diagnose(app: Durable, execution: Execution, waits: list[dict[str, Any]]) ->
                 )
         elif status == "pending" and execution.scheduled_at is not None:
             due = int(execution.scheduled_at.timestamp() * 1000)
+            limits = app.engine.limits.get(execution.queue)
+            row = app.storage.get_execution(execution.id) if limits and due <= now else None
+            if limits is not None and row is not None and row["lock_token"] is None:
+                reason = app.storage.hold_reason(row, limits, now)
+                if reason is not None:
+                    notes.append(reason)
             served = any(execution.queue in w["queues"] for w in app.query.workers())
             if due <= now and not served:
                 notes.append(

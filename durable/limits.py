@@ -135,6 +135,23 @@ class QueueLimits:
         return (1 - tokens) / self.tokens_per_ms / 1000.0
 
 
+def from_description(described: Mapping[str, Any]) -> QueueLimits:
+    """Limits as a worker recorded them (for reports; the key function stays with
+    the code that declared it)."""
+    return QueueLimits(
+        concurrency=described.get("concurrency"),
+        per_key=described.get("per_key"),
+        key=_recorded_key if described.get("per_key") is not None else None,
+        rate=described.get("rate"),
+        period_seconds=described.get("period_seconds", 1.0),
+        burst=described.get("burst", 1),
+    )
+
+
+def _recorded_key(value: Any) -> str:
+    raise LimitKeyError("this process only knows the limits workers recorded, not their key=")
+
+
 def _function_name(fn: Callable[..., Any] | None) -> str:
     if fn is None:
         return ""

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from . import codec
 from .checks import count
 from .clock import to_ms
 from .errors import DurableError, ExecutionNotFoundError
+from .limits import QueueLimits, fleet_mismatches, from_description
 from .models import (
     Execution,
     ExecutionStatus,
@@ -231,7 +232,30 @@ class Query:
     def workers(self) -> list[dict[str, Any]]:
         out = []
         for r in self.storage.list_workers():
-            out.append({**r, "queues": json.loads(r["queues"])})
+            limits = json.loads(r["limits"]) if r.get("limits") else {}
+            out.append({**r, "queues": json.loads(r["queues"]), "limits": limits})
+        return out
+
+    def queue_limits(
+        self, limits: Mapping[str, QueueLimits], now: int, live_after: int
+    ) -> dict[str, dict[str, Any]]:
+        """Per limited queue: its limits, slots in use, tokens left, runs held back by
+        each limit, and ``mismatch`` (the distinct limits live workers enforce, when
+        they disagree). Queues this app does not limit are reported with the limits
+        the live workers recorded, when they agree."""
+        live = [w for w in self.workers() if w["heartbeat_at"] >= live_after]
+        mismatches = fleet_mismatches(live)
+        recorded: dict[str, dict[str, Any]] = {}
+        for w in live:
+            for queue, described in w["limits"].items():
+                if described:
+                    recorded.setdefault(queue, described)
+        out: dict[str, dict[str, Any]] = {}
+        for queue in sorted(set(limits) | set(recorded)):
+            own = limits.get(queue)
+            lim = own if own is not None else from_description(recorded[queue])
+            usage = self.storage.queue_usage(queue, lim, now)
+            out[queue] = {**usage, "mismatch": mismatches.get(queue)}
         return out
 
     # ---- dashboard reads --------------------------------------------------------

@@ -57,6 +57,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 "hostname": w["hostname"],
                 "pid": w["pid"],
                 "queues": w["queues"],
+                "limits": w["limits"],
                 "running": w["running"],
                 "started_at": iso(_dt(w["started_at"])),
                 "heartbeat_at": iso(_dt(w["heartbeat_at"])),
@@ -67,7 +68,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             concurrency[q] = concurrency.get(q, 0) + int(n)
     counts = app.query.queue_counts()
     names = sorted(set(counts) | set(concurrency))
-    queues = {
+    queues: dict[str, dict[str, Any]] = {
         q: {
             "pending": counts.get(q, {}).get("pending", 0),
             "running": counts.get(q, {}).get("running", 0),
@@ -76,6 +77,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         }
         for q in names
     }
+    live_after = current - int(app.engine.config.stale_timeout_seconds * 1000)
+    for q, view in app.query.queue_limits(app.engine.limits, current, live_after).items():
+        queues.setdefault(q, {"pending": 0, "running": 0, "waiting": 0, "concurrency": 0})
+        queues[q]["limits"] = view
     statuses = {s: 0 for s in STATUSES} | app.query.status_counts()
     if as_json:
         emit_json({"workers": workers, "queues": queues, "statuses": statuses})
@@ -104,6 +109,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
         ],
         title="Queues",
     )
+    limited = {q: c["limits"] for q, c in queues.items() if "limits" in c}
+    if limited:
+        click.echo()
+        table(
+            ["queue", "limits", "in use", "tokens", "ready", "held back", "fleet"],
+            [[q, *_limit_cells(v)] for q, v in limited.items()],
+            title="Queue limits",
+        )
     click.echo()
     table(["status", "runs"], [[s, n] for s, n in statuses.items()], title="Runs by status")
 
@@ -175,6 +188,21 @@ def list_runs(
     )
     if page.next_cursor:
         click.echo(f"more: --cursor {page.next_cursor}", err=True)
+
+
+def _limit_cells(view: dict[str, Any]) -> list[Any]:
+    lim = view["limits"]
+    parts = []
+    if "concurrency" in lim:
+        parts.append(f"concurrency {lim['concurrency']}")
+    if "per_key" in lim:
+        parts.append(f"{lim['per_key']} per key")
+    if "rate" in lim:
+        parts.append(f"{lim['rate']:g}/{lim['period_seconds']:g}s burst {lim['burst']}")
+    held = ", ".join(f"{n} by {k}" for k, n in view["held_back"].items() if n) or "0"
+    tokens = "-" if view["tokens"] is None else f"{view['tokens']:g}"
+    fleet = "MISMATCH (see --json)" if view["mismatch"] else "same"
+    return ["; ".join(parts), view["in_use"], tokens, view["ready"], held, fleet]
 
 
 # ---- inspect ----------------------------------------------------------------------

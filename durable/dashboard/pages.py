@@ -354,6 +354,11 @@ def workers(d: Dashboard, request: Request) -> Response:
         "page": "workers",
         "workers": rows,
         "queues": d.app.query.queue_counts(),
+        "limits": d.app.query.queue_limits(
+            d.app.engine.limits,
+            now_ms,
+            now_ms - int(d.app.engine.config.stale_timeout_seconds * 1000),
+        ),
         "live_url": link(d_base(request), "/workers", partial="live"),
     }
     return d.render(request, _template(request, "workers"), context)
