@@ -13,7 +13,7 @@ on every machine that shares the database.
   (``key=``) and stored with the run.
 - The rate limit is a token bucket kept in the database: ``rate`` tokens per
   ``period_seconds``, at most ``burst`` saved up; every claim of a run on the queue
-  takes one. In any window of T seconds at most ``burst + rate * T / period_seconds``
+  takes one (and one from its key's bucket with ``key_rate``). In any window of T seconds at most ``burst + rate * T / period_seconds``
   claims happen.
 """
 
@@ -54,6 +54,7 @@ class QueueLimits:
     by ``key(input)`` (a non-empty ``str``) when a run is started.
     ``rate`` per ``period_seconds``: claims allowed, as a token bucket holding at
     most ``burst`` tokens (default 1: claims are spread evenly over the period).
+    ``key_rate`` per ``period_seconds`` with ``key``: the same, for each key.
     Each worker's own ``queues={name: n}`` concurrency still applies on top.
     """
 
@@ -61,6 +62,7 @@ class QueueLimits:
     per_key: int | None = None
     key: KeyFunction | None = None
     rate: float | None = None
+    key_rate: float | None = None
     period_seconds: float = 1.0
     burst: int = 1
 
@@ -69,27 +71,43 @@ class QueueLimits:
             _positive_int(self.concurrency, "QueueLimits(concurrency=)")
         if self.per_key is not None:
             _positive_int(self.per_key, "QueueLimits(per_key=)")
-            if self.key is None:
+        if self.key_rate is not None:
+            _positive_number(self.key_rate, "QueueLimits(key_rate=)")
+        for option in ("per_key", "key_rate"):
+            if getattr(self, option) is not None and self.key is None:
                 raise ConfigurationError(
-                    "QueueLimits(per_key=) needs key=, a function from a run's input to a str"
+                    f"QueueLimits({option}=) needs key=, a function from a run's input to a str"
                 )
         if self.key is not None and not callable(self.key):
             raise ConfigurationError(f"QueueLimits(key=) must be callable, got {self.key!r}")
-        if self.key is not None and self.per_key is None:
-            raise ConfigurationError("QueueLimits(key=) is only used with per_key=; set per_key")
+        if self.key is not None and not self.keyed:
+            raise ConfigurationError(
+                "QueueLimits(key=) is only used with per_key= or key_rate=; set one"
+            )
         if self.rate is not None:
             _positive_number(self.rate, "QueueLimits(rate=)")
         _positive_number(self.period_seconds, "QueueLimits(period_seconds=)")
         _positive_int(self.burst, "QueueLimits(burst=)")
-        if self.concurrency is None and self.per_key is None and self.rate is None:
+        if self.concurrency is None and not self.keyed and self.rate is None:
             raise ConfigurationError(
-                "QueueLimits() sets no limit: give concurrency=, per_key= with key=, or rate="
+                "QueueLimits() sets no limit: give concurrency=, rate=, or per_key= / "
+                "key_rate= with key="
             )
+
+    @property
+    def keyed(self) -> bool:
+        """Whether a run of this queue needs a key (a per-key limit is set)."""
+        return self.per_key is not None or self.key_rate is not None
 
     @property
     def tokens_per_ms(self) -> float:
         assert self.rate is not None
         return self.rate / (self.period_seconds * 1000.0)
+
+    @property
+    def key_tokens_per_ms(self) -> float:
+        assert self.key_rate is not None
+        return self.key_rate / (self.period_seconds * 1000.0)
 
     def describe(self) -> dict[str, Any]:
         """The limits as plain JSON (recorded per worker, shown by status, compared
@@ -99,11 +117,15 @@ class QueueLimits:
             out["concurrency"] = self.concurrency
         if self.per_key is not None:
             out["per_key"] = self.per_key
+        if self.key_rate is not None:
+            out["key_rate"] = float(self.key_rate)
+        if self.keyed:
             out["key"] = _function_name(self.key)
-        if self.rate is not None:
-            out["rate"] = float(self.rate)
+        if self.rate is not None or self.key_rate is not None:
             out["period_seconds"] = float(self.period_seconds)
             out["burst"] = self.burst
+        if self.rate is not None:
+            out["rate"] = float(self.rate)
         return out
 
     def compute_key(self, queue: str, workflow: str, value: Any) -> str:
@@ -123,26 +145,30 @@ class QueueLimits:
             )
         return key
 
-    def refill(self, tokens: float, refilled_at: int, now: int) -> float:
-        """Tokens in the bucket at ``now`` (a clock behind ``refilled_at`` adds none)."""
-        gained = max(0, now - refilled_at) * self.tokens_per_ms
-        return min(float(self.burst), tokens + gained)
+    def refill(self, tokens: float, refilled_at: int, now: int, *, key: bool = False) -> float:
+        """Tokens in the queue's bucket (``key=True``: a key's bucket) at ``now``;
+        a clock behind ``refilled_at`` adds none."""
+        per_ms = self.key_tokens_per_ms if key else self.tokens_per_ms
+        return min(float(self.burst), tokens + max(0, now - refilled_at) * per_ms)
 
-    def next_token_seconds(self, tokens: float) -> float:
+    def next_token_seconds(self, tokens: float, *, key: bool = False) -> float:
         """Seconds until the bucket holds one whole token again."""
         if tokens >= 1:
             return 0.0
-        return (1 - tokens) / self.tokens_per_ms / 1000.0
+        per_ms = self.key_tokens_per_ms if key else self.tokens_per_ms
+        return (1 - tokens) / per_ms / 1000.0
 
 
 def from_description(described: Mapping[str, Any]) -> QueueLimits:
     """Limits as a worker recorded them (for reports; the key function stays with
     the code that declared it)."""
+    keyed = described.get("per_key") is not None or described.get("key_rate") is not None
     return QueueLimits(
         concurrency=described.get("concurrency"),
         per_key=described.get("per_key"),
-        key=_recorded_key if described.get("per_key") is not None else None,
+        key=_recorded_key if keyed else None,
         rate=described.get("rate"),
+        key_rate=described.get("key_rate"),
         period_seconds=described.get("period_seconds", 1.0),
         burst=described.get("burst", 1),
     )
@@ -185,7 +211,7 @@ def run_keys(
     keys = {
         q: limits[q].compute_key(q, workflow, value)
         for q in sorted(queues)
-        if q in limits and limits[q].per_key is not None
+        if q in limits and limits[q].keyed
     }
     return json.dumps(keys, sort_keys=True) if keys else None
 

@@ -155,9 +155,13 @@ class Worker:
         """A rate-limited queue that gave fewer runs than asked: poll again when its
         next token is due rather than after the full poll interval."""
         limits = self.engine.limits.get(queue)
-        if limits is None or limits.rate is None or got >= want:
+        if limits is None or got >= want:
             return wait
-        return min(wait, max(0.01, limits.next_token_seconds(0.0)))
+        if limits.rate is not None:
+            wait = min(wait, max(0.01, limits.next_token_seconds(0.0)))
+        if limits.key_rate is not None:
+            wait = min(wait, max(0.01, limits.next_token_seconds(0.0, key=True)))
+        return wait
 
     def _poll_loop(self) -> None:
         backoff = 0.0

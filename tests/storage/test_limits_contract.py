@@ -167,3 +167,32 @@ def test_usage_and_hold_reasons(store):
     pending = [r for r in slow if r["lock_token"] is None]
     reason = store.hold_reason(pending[0], rate, NOW + 1000)
     assert reason is not None and "rate limit" in reason and "9.00s" in reason
+
+
+def test_key_rate_gives_each_key_its_own_bucket(store):
+    rows = [keyed("a"), keyed("a"), keyed("a"), keyed("b"), execution()]
+    store.create_executions(rows, NOW)
+    limits = QueueLimits(key_rate=1, key=str, period_seconds=1)
+    got = claim(store, limits)
+    assert sorted(json.loads(r["limit_keys"] or "{}").get("default", "-") for r in got) == [
+        "-",
+        "a",
+        "b",
+    ]
+    assert claim(store, limits, now=NOW + 999) == []
+    usage = store.queue_usage("default", limits, NOW + 999)
+    assert usage["ready"] == 2 and usage["held_back"]["per_key"] == 2
+    pending = store.get_execution(rows[2]["id"])
+    reason = store.hold_reason(pending, limits, NOW + 500)
+    assert reason is not None and "per-key rate limit" in reason and "1 run(s) ahead" in reason
+    assert [r["id"] for r in claim(store, limits, now=NOW + 1000)] == [rows[1]["id"]]
+    assert [r["id"] for r in claim(store, limits, now=NOW + 2000)] == [rows[2]["id"]]
+
+
+def test_key_rate_and_per_key_concurrency_combine(store):
+    store.create_executions([keyed("a") for _ in range(3)], NOW)
+    limits = QueueLimits(per_key=1, key_rate=10, key=str, burst=3)
+    first = claim(store, limits)
+    assert len(first) == 1  # tokens for three, a slot for one
+    release(store, first[0], status="completed", wake_at=None)
+    assert len(claim(store, limits)) == 1

@@ -35,13 +35,15 @@ ROUTED = Workflow(
         ({"concurrency": 1.5}, "got 1.5"),
         ({"per_key": 0, "key": str}, "(per_key=) must be an int >= 1"),
         ({"per_key": 1}, "needs key="),
-        ({"key": str, "concurrency": 1}, "only used with per_key="),
+        ({"key": str, "concurrency": 1}, "only used with per_key= or key_rate="),
         ({"per_key": 1, "key": "customer"}, "must be callable"),
         ({"rate": 0}, "(rate=) must be a number > 0"),
         ({"rate": -1}, "(rate=) must be a number > 0"),
         ({"rate": math.nan}, "(rate=) must be a number > 0"),
         ({"rate": 5, "period_seconds": 0}, "(period_seconds=) must be a number > 0"),
         ({"rate": 5, "burst": 0}, "(burst=) must be an int >= 1"),
+        ({"key_rate": 2}, "(key_rate=) needs key="),
+        ({"key_rate": 0, "key": str}, "(key_rate=) must be a number > 0"),
         ({}, "sets no limit"),
     ],
 )
@@ -136,7 +138,7 @@ def test_workers_record_their_limits_and_a_mismatch_is_logged(tmp_path, caplog):
         for w in workers:
             w._beat_safely()
         rows = a.query.workers()
-        assert {r["id"]: json.loads(r["limits"]) for r in rows} == {
+        assert {r["id"]: r["limits"] for r in rows} == {
             "w-a": {"default": {"concurrency": 2}},
             "w-b": {"default": {"concurrency": 3}},
             "w-c": {"default": {}},

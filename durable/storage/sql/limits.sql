@@ -41,12 +41,31 @@ SELECT e.id, e.priority, e.wake_at, /*> _limit_key */ AS k,
 FROM executions e
 WHERE /*> _claimable */
 
+-- name: _limit_key_tokens
+-- whole tokens in the key's bucket at :now (a key without a bucket has a full one)
+COALESCE(MIN(:burst, b.tokens + MAX(0, :now - b.refilled_at) * :key_rate), :burst)
+
+-- name: _limit_key_allows
+-- a per-key limit lets run r go: its key has a free slot and a token, counting the
+-- runs of the key ahead of it (unkeyed runs are not held per key)
+r.k IS NULL OR (
+  (CAST(:per_key AS BIGINT) IS NULL OR COALESCE(h.n, 0) + r.rn <= :per_key)
+  AND (CAST(:key_rate AS DOUBLE PRECISION) IS NULL OR r.rn <= /*> _limit_key_tokens */))
+
+-- name: _limit_key_buckets
+SELECT key AS k, tokens, refilled_at FROM limit_buckets WHERE queue = :claim_queue AND key <> ''
+
+-- name: _limit_keyed
+-- claimable runs (r) with their key's slots in use (h) and bucket (b)
+WITH held AS (/*> _limit_held_by_key */), ranked AS (/*> _limit_ranked */),
+  buckets AS (/*> _limit_key_buckets */)
+SELECT r.id FROM ranked r LEFT JOIN held h ON h.k = r.k LEFT JOIN buckets b ON b.k = r.k
+
 -- name: limit_ready_by_key
--- the next runs in priority order whose key has a free slot: a busy key holds back
--- only its own runs (no head-of-line blocking); unkeyed runs are not held per key
-WITH held AS (/*> _limit_held_by_key */), ranked AS (/*> _limit_ranked */)
-SELECT r.id FROM ranked r LEFT JOIN held h ON h.k = r.k
-WHERE r.k IS NULL OR COALESCE(h.n, 0) + r.rn <= :per_key
+-- the next runs in priority order that their key's limits let go: a busy key holds
+-- back only its own runs (no head-of-line blocking)
+/*> _limit_keyed */
+WHERE /*> _limit_key_allows */
 ORDER BY r.priority DESC, r.wake_at, r.id
 LIMIT :claim_limit
 
@@ -57,9 +76,15 @@ RETURNING *
 
 -- name: limit_key_blocked
 -- claimable runs a per-key limit holds back now
-WITH held AS (/*> _limit_held_by_key */), ranked AS (/*> _limit_ranked */)
-SELECT count(*) AS n FROM ranked r LEFT JOIN held h ON h.k = r.k
-WHERE r.k IS NOT NULL AND COALESCE(h.n, 0) + r.rn > :per_key
+SELECT count(*) AS n FROM (/*> _limit_keyed */ WHERE NOT (/*> _limit_key_allows */)) x
+
+-- name: limit_key_bucket_read
+SELECT tokens, refilled_at FROM limit_buckets WHERE queue = :claim_queue AND key = :key
+
+-- name: limit_key_bucket_set
+INSERT INTO limit_buckets (queue, key, tokens, refilled_at)
+VALUES (:claim_queue, :key, :tokens, :refilled_at)
+ON CONFLICT (queue, key) DO UPDATE SET tokens = :tokens, refilled_at = :refilled_at
 
 -- name: limit_ready_count
 SELECT count(*) AS n FROM executions WHERE /*> _claimable */

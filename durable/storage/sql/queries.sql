@@ -73,7 +73,7 @@ lock_token = :claim_token, locked_by = :worker_id, heartbeat_at = :now,
   attempt = attempt + 1, started_at = COALESCE(started_at, :now), updated_at = :now
 
 -- name: _claimable
--- a run a claim of :claim_queue may take now (limited claims use it too: sql/limits.sql)
+-- a run the claim of a queue may take now (limited claims use it too: sql/limits.sql)
 queue = :claim_queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
 
 -- name: _ready

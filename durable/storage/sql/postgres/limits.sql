@@ -10,3 +10,7 @@ SELECT jsonb_array_elements_text(CAST(:ids AS jsonb))
 -- the row lock makes the limited claims of one queue take turns across the fleet
 SELECT tokens, refilled_at FROM limit_buckets WHERE queue = :claim_queue AND key = ''
 FOR UPDATE
+
+-- name: _limit_key_tokens
+COALESCE(LEAST(CAST(:burst AS DOUBLE PRECISION), b.tokens
+  + GREATEST(0, :now - b.refilled_at) * CAST(:key_rate AS DOUBLE PRECISION)), :burst)
