@@ -276,6 +276,11 @@ class Worker:
             engine.notifier.notify("*")
         engine.storage.delete_dead_workers(now - int(engine.config.stale_timeout_seconds * 10_000))
         self._check_fleet_limits(now)
+        for queue in self.queues:
+            limits = engine.limits.get(queue)
+            if limits is not None and limits.key_rate is not None:
+                full_ms = int(limits.burst / limits.key_tokens_per_ms) + 1
+                engine.storage.prune_key_buckets(queue, now - full_ms)
         for hook in self.maintenance_hooks:
             hook()
 

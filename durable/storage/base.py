@@ -150,6 +150,11 @@ class Storage(Protocol):
         """Which limit of its queue holds back this claimable run, in words."""
         ...
 
+    def prune_key_buckets(self, queue: str, before: int) -> int:
+        """Delete the per-key token buckets of ``queue`` last refilled before
+        ``before`` (full by now: the same as none); return how many."""
+        ...
+
     def save(self, checkpoint: Checkpoint) -> bool:
         """Apply a checkpoint atomically; False (nothing written) if the claim was lost."""
         ...

@@ -144,6 +144,10 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
         with self._read() as tx:
             return hold_reason(tx, row, limits, now)
 
+    def prune_key_buckets(self, queue: str, before: int) -> int:
+        with self._auto() as tx:
+            return tx.run("limit_key_buckets_prune", {"claim_queue": queue, "before": before})
+
     def save(self, checkpoint: Checkpoint) -> bool:
         now = checkpoint.now
         ex = checkpoint.execution

@@ -186,6 +186,7 @@ def test_key_rate_gives_each_key_its_own_bucket(store):
     reason = store.hold_reason(pending, limits, NOW + 500)
     assert reason is not None and "per-key rate limit" in reason and "1 run(s) ahead" in reason
     assert [r["id"] for r in claim(store, limits, now=NOW + 1000)] == [rows[1]["id"]]
+    assert store.prune_key_buckets("default", NOW + 1000) == 1  # b's bucket is full again
     assert [r["id"] for r in claim(store, limits, now=NOW + 2000)] == [rows[2]["id"]]
 
 

@@ -99,3 +99,7 @@ SELECT count(*) AS n FROM executions e
 WHERE /*> _claimable */ AND /*> _limit_key */ = :key
   AND (e.priority > :priority OR (e.priority = :priority
     AND (e.wake_at < :wake_at OR (e.wake_at = :wake_at AND e.id < :id))))
+
+-- name: limit_key_buckets_prune
+-- a key's bucket that has refilled to full is the same as none (made full on first use)
+DELETE FROM limit_buckets WHERE queue = :claim_queue AND key <> '' AND refilled_at < :before
