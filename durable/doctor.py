@@ -311,18 +311,28 @@ def diagnose(app: Durable, execution: Execution, waits: list[dict[str, Any]]) ->
                 )
         elif status == "pending" and execution.scheduled_at is not None:
             due = int(execution.scheduled_at.timestamp() * 1000)
-            limits = app.engine.limits.get(execution.queue)
-            row = app.storage.get_execution(execution.id) if limits and due <= now else None
-            if limits is not None and row is not None and row["lock_token"] is None:
-                reason = app.storage.hold_reason(row, limits, now)
-                if reason is not None:
-                    notes.append(reason)
             served = any(execution.queue in w["queues"] for w in app.query.workers())
             if due <= now and not served:
                 notes.append(
                     f"due, but no live worker serves queue {execution.queue!r}; "
                     f"start `durable worker -q {execution.queue}`"
                 )
+    held = _held_back(app, execution, now) if status in ("pending", "waiting") else None
+    if held is not None:
+        notes.append(held)
     if status == "failed":
         notes.append("failed: `durable retry ID` runs it again from the failed step")
     return notes
+
+
+def _held_back(app: Durable, execution: Execution, now: int) -> str | None:
+    """Which fleet-wide limit of its queue keeps a due, unclaimed run from a worker."""
+    limits = app.engine.limits.get(execution.queue)
+    if limits is None or execution.locked_by or execution.scheduled_at is None:
+        return None
+    if int(execution.scheduled_at.timestamp() * 1000) > now:
+        return None
+    row = app.storage.get_execution(execution.id)
+    if row is None or row["lock_token"] is not None:
+        return None
+    return app.storage.hold_reason(row, limits, now)

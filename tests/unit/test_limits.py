@@ -11,9 +11,11 @@ import pytest
 
 from durable import Durable, QueueLimits, Workflow, step
 from durable.control import call_workflow
+from durable.doctor import diagnose
 from durable.errors import ConfigurationError, LimitKeyError
 from durable.limits import fleet_mismatches
 from durable.testing import FakeClock, TestApp
+from durable.wait import sleep as durable_sleep
 
 
 def _noop(ctx):
@@ -157,3 +159,29 @@ def test_workers_record_their_limits_and_a_mismatch_is_logged(tmp_path, caplog):
     finally:
         for app in (a, b, c):
             app.close()
+
+
+def _nap(ctx):
+    durable_sleep(10)
+    return ctx
+
+
+NAP = Workflow("nap", [step(_nap), step(_noop, name="done")])
+
+
+def test_a_sleeping_run_holds_no_slot_and_inspect_names_the_limit_holding_a_due_run():
+    clock = FakeClock()
+    with TestApp([NAP], clock=clock, limits={"default": QueueLimits(concurrency=1)}) as t:
+        a, b = t.app.start(NAP, {}), t.app.start(NAP, {})
+        t.run_until_idle()
+        # one slot, yet both ran to their sleep: a sleeping run gave its slot back
+        assert {t.app.get_execution(i).status.value for i in (a, b)} == {"waiting"}
+        clock.advance(10)  # both due, nothing run yet
+        limits = t.app.engine.limits["default"]
+        held = t.app.storage.claim("default", 5, "w-other", "tok", clock.now_ms(), limits)
+        assert len(held) == 1
+        other = b if held[0]["id"] == a else a
+        notes = diagnose(t.app, t.app.get_execution(other), [])
+        assert any(
+            "held back by the concurrency limit of queue 'default': 1 of 1" in n for n in notes
+        )
