@@ -73,6 +73,7 @@ class Durable:
         workflows: Iterable[Workflow] = (),
         *,
         name: str = "durable",
+        schema: str | None = None,
         clock: Clock | None = None,
         pubsub: bool | str | Bus | None = True,
         notifier: Notifier | None = None,
@@ -102,9 +103,32 @@ class Durable:
                 "heartbeat_interval_seconds must be shorter than stale_timeout_seconds"
             )
         limits = check_limits(limits)
+        self._options: dict[str, Any] = {
+            "name": name,
+            "clock": clock,
+            "pubsub": pubsub,
+            "notifier": notifier,
+            "auto_migrate": auto_migrate,
+            "queues": queues,
+            "poll_interval_seconds": poll_interval_seconds,
+            "stale_timeout_seconds": stale_timeout_seconds,
+            "heartbeat_interval_seconds": heartbeat_interval_seconds,
+            "maintenance_interval_seconds": maintenance_interval_seconds,
+            "storage_options": storage_options,
+            "log_capture": log_capture,
+            "retention": retention,
+            "limits": limits,
+        }
+        self._own_storage = storage is None
         self.name = name
         self.url = url
-        self.storage: StorageBackend = storage or open_storage(url, **dict(storage_options or {}))
+        if storage is not None and schema is not None:
+            raise ConfigurationError("pass schema= to your storage object, not to Durable")
+        self.storage: StorageBackend = storage or open_storage(
+            url, schema=schema, **dict(storage_options or {})
+        )
+        #: the PostgreSQL schema of the tables (None for SQLite: one file, one namespace)
+        self.schema: str | None = getattr(self.storage, "schema", None)
         signals = open_signals(
             self.storage, name=name, pubsub=pubsub, notifier=notifier, clock=clock
         )
@@ -157,9 +181,21 @@ class Durable:
     def get_workflow(self, name: str) -> Workflow:
         return self.engine.workflow(name)
 
+    def with_schema(self, schema: str) -> Durable:
+        """The same app (workflows and options) on another PostgreSQL schema of the same
+        database; this app is closed. Used by ``durable --schema``."""
+        if not self._own_storage:
+            raise ConfigurationError("an app built on your own storage object cannot switch schema")
+        workflows = [wf for versions in self.engine.versions.values() for wf in versions.values()]
+        other = Durable(self.url, workflows, schema=schema, **self._options)
+        self.close()
+        return other
+
     def migrate(self) -> list[str]:
-        """Apply pending schema migrations; return their names."""
-        done = self.storage.migrate()
+        """Apply pending schema migrations; return their names. On PostgreSQL, an older
+        database's tables found in schema ``public`` are first moved into this app's
+        schema (stop the old workers first)."""
+        done = self.storage.migrate(relocate=True)
         self._schema_ready = True
         return done
 
@@ -193,32 +229,48 @@ class Durable:
         workflow: Workflow | str,
         input: Any = None,
         *,
+        id: str | None = None,
         queue: str | None = None,
         priority: int = 0,
         scheduled_at: datetime | None = None,
     ) -> str:
         """Store a new execution (status pending) and return its id.
 
-        ``priority``: higher runs first within a queue. ``scheduled_at``: an aware
-        datetime before which the run does not start.
+        ``id``: the caller's own run id (1 to 200 characters). Starting again with an
+        id already stored returns it and starts nothing (decided in one transaction,
+        so racing callers get one run); the same id under another workflow raises
+        ExecutionIdConflictError. ``priority``: higher runs first within a queue.
+        ``scheduled_at``: an aware datetime before which the run does not start.
+        An app without workflows (a client) starts by name; its runs wait for a
+        worker that has the code.
         """
         engine = self.ready()
         wake = to_ms(scheduled_at, "scheduled_at") if scheduled_at is not None else None
-        return engine.start(workflow, [input], queue=queue, priority=priority, wake_at=wake)[0]
+        ids = None if id is None else [id]
+        return engine.start(
+            workflow, [input], ids=ids, queue=queue, priority=priority, wake_at=wake
+        )[0]
 
     def start_many(
         self,
         workflow: Workflow | str,
         inputs: Sequence[Any],
         *,
+        ids: Sequence[str] | None = None,
         queue: str | None = None,
         priority: int = 0,
         scheduled_at: datetime | None = None,
     ) -> list[str]:
-        """Start one execution per input in a single transaction (all or none)."""
+        """Start one execution per input in a single transaction (all or none).
+
+        ``ids``: one caller id per input (see ``start``); ids already stored start
+        nothing and are returned as they are.
+        """
         engine = self.ready()
         wake = to_ms(scheduled_at, "scheduled_at") if scheduled_at is not None else None
-        return engine.start(workflow, list(inputs), queue=queue, priority=priority, wake_at=wake)
+        return engine.start(
+            workflow, list(inputs), ids=ids, queue=queue, priority=priority, wake_at=wake
+        )
 
     def get_execution(self, execution_id: str) -> Execution:
         """The execution with this id (ExecutionNotFoundError if none)."""
@@ -235,10 +287,15 @@ class Durable:
         schedule: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        search: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        """Newest first. Pass ``page.next_cursor`` as ``cursor`` for the next page."""
+        """Newest first. Pass ``page.next_cursor`` as ``cursor`` for the next page.
+
+        ``search``: runs by what they hold, as the dashboard searches:
+        ``"input.order.id = o-7"``, ``"context.total = 12"``, ``"result.charge_id = ch-1"``
+        (several joined by ``and``; the value is JSON when it parses, else text)."""
         self.ready()
         return self.query.list_executions(
             workflow=workflow,
@@ -248,6 +305,7 @@ class Durable:
             schedule=schedule,
             since=since,
             until=until,
+            search=search,
             limit=limit,
             cursor=cursor,
         )
@@ -269,9 +327,15 @@ class Durable:
 
     # ---- acting on runs ----------------------------------------------------------------
 
-    def cancel(self, execution_id: str, reason: str = "cancelled") -> Execution:
-        """Cancel a run and its running children; pending inputs and events go too."""
-        self.ready().cancel_execution(execution_id, reason)
+    def cancel(
+        self, execution_id: str, reason: str = "cancelled", *, compensate: bool = False
+    ) -> Execution:
+        """Cancel a run and its running children; pending inputs and events go too, and
+        the step it waited in is recorded as cancelled. Nothing is undone unless
+        ``compensate=True``: then the compensations of its finished steps run in
+        reverse order (on a worker that has the code) and the run ends ``compensated``
+        or ``compensation_failed`` (status ``compensating`` until then)."""
+        self.ready().cancel_execution(execution_id, reason, compensate=compensate)
         return self.query.get_execution(execution_id)
 
     def retry(self, execution_id: str) -> Execution:
@@ -351,6 +415,12 @@ class Durable:
     def worker(self, queues: Mapping[str, int] | None = None, **options: Any) -> Worker:
         """A worker bound to this app (not started)."""
         engine = self.ready()
+        if not engine.registry:
+            raise ConfigurationError(
+                "this app registers no workflows, so a worker would have nothing to run; "
+                "pass workflows=[...] to the app that runs workers (an app without workflows "
+                "can still start runs by name)"
+            )
         if queues is None:
             queues = self._default_queues or self._all_queues()
         chosen = dict(queues)
@@ -361,10 +431,8 @@ class Durable:
         return worker
 
     def _all_queues(self) -> dict[str, int]:
-        names = {"default"}
-        for wf in self.engine.registry.values():
-            names |= wf.queues()
-        return dict.fromkeys(sorted(names), 10)
+        """Exactly the queues the registered workflows and their steps use."""
+        return dict.fromkeys(sorted(self.engine.queues()), 10)
 
     def start_worker(self, queues: Mapping[str, int] | None = None, **options: Any) -> Worker:
         """Start a worker in background threads of this process (one per app)."""

@@ -59,7 +59,7 @@ def call_workflow(
     seq = rt.next_seq()
     group = rt.existing(seq)
     if group is None:
-        child = rt.engine.child_row(workflow, input, rt, queue)
+        child = rt.engine.child_row(workflow, input, rt, queue, seq)
         wait = {
             "kind": "child",
             "name": child["workflow_name"],
@@ -101,7 +101,7 @@ def start_workflow(
     seq = rt.next_seq()
     group = rt.existing(seq)
     if group is None:
-        child = rt.engine.child_row(workflow, input, rt, queue)
+        child = rt.engine.child_row(workflow, input, rt, queue, seq)
         wait = {
             "kind": "start",
             "name": child["workflow_name"],

@@ -176,23 +176,28 @@ def _lost_children(app: Durable, fix: bool) -> Check:
 
 
 def _unserved_queues(app: Durable, fix: bool) -> Check:
-    counts = app.query.queue_counts()
-    served: set[str] = set()
-    for worker in app.query.workers():
-        served |= set(worker["queues"])
-    items = [
-        {"queue": q, "pending": c.get("pending", 0)}
-        for q, c in sorted(counts.items())
-        if c.get("pending", 0) and q not in served
+    """Runs no live worker would claim: no worker knows their workflow (or version), or
+    none of those that do serves their queue. They wait; they are never failed."""
+    from .unserved import unserved_runs
+
+    engine = app.engine
+    found = unserved_runs(
+        engine.storage, engine.clock.now_ms(), engine.config.stale_timeout_seconds
+    )
+    if not found:
+        return Check("queues", "ok", "every runnable run has a live worker that knows it")
+    parts = [
+        f"{u.runs} run(s) of {u.label} on queue {u.queue!r} for {_age(u.waiting_seconds)} "
+        f"({u.reason})"
+        for u in found
     ]
-    if not items:
-        return Check("queues", "ok", "every queue with pending runs has a live worker")
-    names = ", ".join(str(i["queue"]) for i in items)
     return Check(
         "queues",
         "warn",
-        f"pending runs in queue(s) no live worker serves: {names}; start `durable worker -q ...`",
-        items,
+        "waiting for a worker that knows them: "
+        + "; ".join(parts)
+        + ". Start a worker whose app registers them (`durable worker --app ...`)",
+        [u.to_dict() for u in found],
     )
 
 
@@ -213,6 +218,16 @@ def _queue_limits(app: Durable, fix: bool) -> Check:
         "every process the same Durable(limits=...) and restart the odd ones",
         items,
     )
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
 
 
 def _schedules(app: Durable, fix: bool) -> Check:

@@ -23,7 +23,7 @@ from .errors import (
     WorkflowNotFoundError,
 )
 from .executor.errors import error_plain
-from .ids import new_id
+from .ids import check_execution_id, child_id, new_id
 from .inputs import validate
 from .limits import QueueLimits, check_limits, run_keys
 from .models import TERMINAL_STATUSES, Execution
@@ -31,7 +31,7 @@ from .notify import Notifier
 from .pubsub import PubSub
 from .pubsub.payloads import input_payload, workflow_payload
 from .query import Query
-from .storage import Row, StorageBackend
+from .storage import KnownWorkflows, Row, StorageBackend
 from .workflow import Step, Workflow
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ class Engine:
         self.limits: dict[str, QueueLimits] = check_limits(limits)
         self.registry: dict[str, Workflow] = {}  # the newest version of each name
         self.versions: dict[str, dict[str | None, Workflow]] = {}
+        self._known = KnownWorkflows.of({})
 
     # ---- registry ---------------------------------------------------------------
 
@@ -92,8 +93,23 @@ class Engine:
                     f"workflow {wf.name!r} is registered with and without a version; "
                     "give every definition of it a version="
                 )
+            if any(ord(c) < 32 for c in wf.name + (wf.version or "")):
+                raise DurableError(f"workflow name {wf.name!r} has a control character")
             versions[wf.version] = wf
             self.registry[wf.name] = versions[max(versions, key=_version_key)]
+            self._known = KnownWorkflows.of(self.versions)
+
+    def known(self) -> KnownWorkflows:
+        """The workflows and versions registered here: what a worker may claim."""
+        return self._known
+
+    def queues(self) -> set[str]:
+        """Every queue the registered workflows and their steps use."""
+        names: set[str] = set()
+        for versions in self.versions.values():
+            for wf in versions.values():
+                names |= wf.queues()
+        return names
 
     def definition(self, name: str, version: str | None) -> Workflow | None:
         """The definition a run uses: its own version, or None if that is not here."""
@@ -126,6 +142,7 @@ class Engine:
         ref: Workflow | str,
         input: Any,
         *,
+        execution_id: str | None = None,
         queue: str | None = None,
         priority: int = 0,
         wake_at: int | None = None,
@@ -134,21 +151,32 @@ class Engine:
         schedule_name: str | None = None,
         schedule_tick_at: int | None = None,
     ) -> Row:
-        wf = self.workflow(ref)
         checks.integer(priority, "priority")
         if queue is not None and (not isinstance(queue, str) or not queue):
             raise DurableError(f"queue must be a non-empty string, got {queue!r}")
-        text = codec.encode(input, f"the input of workflow {wf.name!r}")
-        first = wf.program.first
-        assert first is not None
-        first_queue = step_queue(wf, first)
-        queues = wf.queues() | {queue or first_queue}
-        # computed once, when the run starts: a key function that fails fails this start
-        limit_keys = run_keys(self.limits, queues, wf.name, input) if self.limits else None
+        run_id = new_id() if execution_id is None else check_execution_id(execution_id)
+        if isinstance(ref, str) and not self.registry:
+            # a client app (no workflows): start by name; a worker that has the code
+            # begins at its first step, on the queue given here ("default" otherwise)
+            if not ref:
+                raise WorkflowNotFoundError("a workflow name must be a non-empty string")
+            name, version, first, first_queue = ref, None, None, "default"
+        else:
+            wf = self.workflow(ref)
+            name, version, first = wf.name, wf.version, wf.program.first
+            assert first is not None
+            first_queue = step_queue(wf, first)
+        text = codec.encode(input, f"the input of workflow {name!r}")
+        if first is None:  # by name: no code here, so no limit keys either
+            limit_keys = None
+        else:
+            queues = wf.queues() | {queue or first_queue}
+            # computed once, when the run starts: a key function that fails fails this start
+            limit_keys = run_keys(self.limits, queues, wf.name, input) if self.limits else None
         return {
-            "id": new_id(),
-            "workflow_name": wf.name,
-            "workflow_version": wf.version,
+            "id": run_id,
+            "workflow_name": name,
+            "workflow_version": version,
             "status": "pending",
             "queue": queue or first_queue,
             "priority": priority,
@@ -168,24 +196,40 @@ class Engine:
         ref: Workflow | str,
         inputs: Sequence[Any],
         *,
+        ids: Sequence[str] | None = None,
         queue: str | None = None,
         priority: int = 0,
         wake_at: int | None = None,
     ) -> list[str]:
-        """Store one execution per input in one transaction (all or none); their ids."""
+        """Store one execution per input in one transaction (all or none); their ids.
+
+        ``ids``: one caller id per input; an id already stored starts nothing and is
+        returned as it is (see ``Storage.create_executions``)."""
+        items = list(inputs)
+        if ids is not None and (isinstance(ids, str) or len(ids) != len(items)):
+            raise DurableError(
+                f"ids= needs one id per input ({len(items)} inputs), got {ids!r:.80}"
+            )
+        keys: list[str | None] = list(ids) if ids is not None else [None] * len(items)
         rows = [
-            self.execution_row(ref, item, queue=queue, priority=priority, wake_at=wake_at)
-            for item in inputs
+            self.execution_row(
+                ref, item, execution_id=key, queue=queue, priority=priority, wake_at=wake_at
+            )
+            for item, key in zip(items, keys, strict=True)
         ]
         self.insert(rows)
         return [str(r["id"]) for r in rows]
 
-    def insert(self, rows: list[Row]) -> None:
-        """Store new executions, then announce them (started event, wake workers)."""
+    def insert(self, rows: list[Row]) -> list[bool]:
+        """Store new executions, then announce those that are new (started event, wake
+        workers). A row whose id is already stored starts nothing (see
+        ``Storage.create_executions``); the flags say which rows were new."""
         now = self.clock.now_ms()
-        self.storage.create_executions(rows, now)
-        for row in rows:
-            self.announce_started(row, now)
+        created = self.storage.create_executions(rows, now)
+        for row, new in zip(rows, created, strict=True):
+            if new:
+                self.announce_started(row, now)
+        return created
 
     def announce_started(self, row: Row, now: int) -> None:
         full = {
@@ -200,9 +244,17 @@ class Engine:
         )
         self.notifier.notify(row["queue"])
 
-    def child_row(self, ref: Workflow | str, input: Any, rt: StepRuntime, queue: str | None) -> Row:
+    def child_row(
+        self, ref: Workflow | str, input: Any, rt: StepRuntime, queue: str | None, seq: int
+    ) -> Row:
+        """A child started by a step: its id follows from (parent, step, call number)."""
         return self.execution_row(
-            ref, input, queue=queue, parent_id=rt.execution_id, parent_step=rt.step_name
+            ref,
+            input,
+            execution_id=child_id(rt.execution_id, rt.step_name, seq),
+            queue=queue,
+            parent_id=rt.execution_id,
+            parent_step=rt.step_name,
         )
 
     # ---- hooks for the step primitives ------------------------------------------------
@@ -249,14 +301,23 @@ class Engine:
             if sub is not None:
                 self.pubsub.unsubscribe(sub)
 
-    def cancel_execution(self, execution_id: str, reason: str) -> None:
-        """Cancel an unfinished run and its running children (InvalidStateError if finished)."""
+    def cancel_execution(self, execution_id: str, reason: str, *, compensate: bool = False) -> None:
+        """Cancel an unfinished run and its running children (InvalidStateError if finished).
+        With ``compensate``, its finished steps are undone by a worker (a plain cancel
+        when this app has the code and no finished step has a compensation)."""
         current = self.query.get_execution(execution_id)
         if current.is_finished:
             raise InvalidStateError(
                 f"execution {execution_id} is already {current.status.value}; nothing to cancel"
             )
-        self.cancel(execution_id, reason)
+        if compensate and current.status.value == "compensating":
+            raise InvalidStateError(f"execution {execution_id} is already compensating")
+        if compensate:
+            known = self.has_compensations(
+                execution_id, current.workflow_name, current.workflow_version
+            )
+            compensate = known is not False
+        self.cancel(execution_id, reason, compensate=compensate)
 
     def retry(self, execution_id: str) -> None:
         """Make a failed run claimable again from the step that failed."""
@@ -327,16 +388,35 @@ class Engine:
 
     # ---- cancelling -------------------------------------------------------------
 
-    def cancel(self, execution_id: str, reason: str) -> list[Row]:
+    def cancel(self, execution_id: str, reason: str, *, compensate: bool = False) -> list[Row]:
+        """Cancel a run and its active children. With ``compensate``, the run is handed
+        to a worker that runs its compensations (the cancelled event comes when they end)."""
         error = error_plain("Cancelled", reason)
         rows = self.storage.cancel_executions(
-            execution_id, codec.encode(error), self.clock.now_ms()
+            execution_id, codec.encode(error), self.clock.now_ms(), compensate=compensate
         )
         for row in rows:
+            if row["status"] == "compensating":
+                self.notifier.notify(row["queue"])
+                continue
             self.pubsub.broadcast_workflow("workflow_cancelled", workflow_payload(row, error=error))
             if row["parent_id"]:
                 self.notifier.notify("*")
         return rows
+
+    def has_compensations(self, execution_id: str, name: str, version: str | None) -> bool | None:
+        """Whether a finished step of the run has a compensation (None without the code)."""
+        from .executor.compensation import compensation_of
+
+        wf = self.definition(name, version)
+        if wf is None:
+            return None
+        done = self.storage.completed_steps(execution_id)
+        return any(
+            compensation_of(wf, r["step_name"]) is not None
+            for r in done
+            if r["step_type"] == "step"
+        )
 
 
 def _version_key(version: str | None) -> tuple[int, int, str]:

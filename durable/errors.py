@@ -59,6 +59,10 @@ class WorkflowNotFoundError(NotFoundError):
     """No workflow with this name is registered with the app."""
 
 
+class ExecutionIdConflictError(DurableError):
+    """A run was started under an id that a run of another workflow already has."""
+
+
 class InvalidStateError(DurableError):
     """The operation does not apply to the execution in its current status."""
 

@@ -34,3 +34,32 @@ def new_id() -> str:
 
 def new_token() -> str:
     return os.urandom(12).hex()
+
+
+#: the longest id a caller may give a run (``start(..., id=...)``)
+MAX_EXECUTION_ID_LENGTH = 200
+_CHILD_NAMESPACE = uuid.UUID("6f0a3c52-8f6e-4d7e-9a51-1f2d0c7b9e14")
+
+
+def check_execution_id(value: object) -> str:
+    """A caller's run id: a string of 1 to 200 characters without control characters."""
+    from .errors import DurableError
+
+    if not isinstance(value, str):
+        raise DurableError(f"a run id must be a string, got {type(value).__name__} {value!r}")
+    if not value:
+        raise DurableError("a run id must not be empty")
+    if len(value) > MAX_EXECUTION_ID_LENGTH:
+        raise DurableError(
+            f"a run id has at most {MAX_EXECUTION_ID_LENGTH} characters, got {len(value)} "
+            f"({value[:20]!r}...)"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise DurableError(f"a run id must not contain control characters, got {value!r}")
+    return value
+
+
+def child_id(parent_id: str, step_name: str, seq: int) -> str:
+    """The id of the child a step starts: the same for every attempt of that step, so a
+    retried or re-run parent step never starts a second child."""
+    return str(uuid.uuid5(_CHILD_NAMESPACE, f"{parent_id}\x00{step_name}\x00{seq}"))

@@ -184,9 +184,11 @@ class Query:
         since: datetime | None = None,
         until: datetime | None = None,
         id_prefix: str | None = None,
+        search: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
+        """Newest first; ``search`` is the dashboard's ``input.key = value`` search."""
         count(limit, "limit", maximum=MAX_PAGE)
         flt = ExecutionFilter(
             workflow=workflow,
@@ -198,6 +200,8 @@ class Query:
             until_ms=_opt_ms(until, "until"),
             id_prefix=id_prefix,
         )
+        if search is not None:
+            return self.search_executions(flt, _parse_search(search), limit=limit, cursor=cursor)
         rows = self.storage.list_executions(
             flt, limit + 1, decode_cursor(cursor) if cursor else None
         )
@@ -407,3 +411,14 @@ class Query:
     def database_now_ms(self) -> int:
         """The database server's clock (for skew checks)."""
         return self.storage.database_now_ms()
+
+
+def _parse_search(text: object) -> list[JsonMatch]:
+    from .search import parse_search
+
+    if not isinstance(text, str) or not text.strip():
+        raise DurableError(f"search must be text like 'input.order.id = o-7', got {text!r}")
+    try:
+        return parse_search(text)
+    except ValueError as exc:
+        raise DurableError(str(exc)) from None

@@ -83,8 +83,9 @@ def _open_bus(
     if spec.startswith(("postgresql://", "postgres://")):
         from .pubsub.postgres import PostgresBus
 
-        pg_bus = PostgresBus(spec, name=name, clock=clock)
         same_database = storage.dialect == "postgres" and storage.location == spec
+        schema = getattr(storage, "schema", None) if same_database else None
+        pg_bus = PostgresBus(spec, name=name, clock=clock, schema=schema)
         return pg_bus, pg_bus if same_database else None
     if spec.startswith(("redis://", "rediss://", "unix://")):
         from .pubsub.redis import RedisBus

@@ -59,7 +59,7 @@ def dashboard(
             f"the dashboard needs its extra: pip install 'durable[dashboard]' ({exc})"
         ) from exc
     obj = ctx.find_root().obj or {}
-    app = obj.get("app") or load_app(obj.get("app_spec"), obj.get("name"))
+    app = obj.get("app") or load_app(obj.get("app_spec"), obj.get("name"), obj.get("schema"))
     asgi = create_app(
         app,
         auth=_load_object(auth_spec, "--auth") if auth_spec else None,

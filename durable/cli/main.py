@@ -46,24 +46,100 @@ def _debug(ctx: click.Context) -> bool:
 
 @click.group(cls=DurableGroup)
 @click.option(
-    "--app", "app_spec", envvar="DURABLE_APP", help="module:attribute of your Durable app"
+    "--app",
+    "app_spec",
+    envvar="DURABLE_APP",
+    help="module:attribute of your Durable app (also after the command name)",
 )
-@click.option("--name", default=None, help="the instance name, when the module holds several")
+@click.option(
+    "--name",
+    default=None,
+    help="the instance name, when the module holds several (also after the command name)",
+)
+@click.option(
+    "--schema",
+    default=None,
+    help="PostgreSQL schema of Durable's tables, instead of the app's own (also after the "
+    "command name)",
+)
 @click.option("--debug", is_flag=True, help="show tracebacks")
 @click.pass_context
-def cli(ctx: click.Context, app_spec: str | None, name: str | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context, app_spec: str | None, name: str | None, schema: str | None, debug: bool
+) -> None:
     """Durable: durable, resumable workflows."""
     ctx.ensure_object(dict)
-    ctx.obj.update(app_spec=app_spec, name=name, debug=debug)
+    ctx.obj.update(app_spec=app_spec, name=name, schema=schema, debug=debug)
+    source = ctx.get_parameter_source("app_spec")
+    ctx.obj["app_from_env"] = source is click.core.ParameterSource.ENVIRONMENT
     if not debug:
         # the driver's own connection warnings would repeat our one-line error
         logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
+#: the shared options' own parameter names (a command may have a NAME argument) -> the key
+#: the root group stores them under
+_SHARED_KEYS = {"shared_app_spec": "app_spec", "shared_name": "name", "shared_schema": "schema"}
+
+
+def _store_shared(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is None or param.name not in _SHARED_KEYS:
+        return value
+    key = _SHARED_KEYS[param.name]
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    before = root.obj.get(key)
+    if key == "app_spec" and root.obj.pop("app_from_env", False):
+        before = None  # an explicit --app wins over DURABLE_APP
+    if before is not None and before != value:
+        flag = param.opts[0]
+        raise click.UsageError(f"{flag} was given twice, as {before!r} and {value!r}")
+    root.obj[key] = value
+    return value
+
+
+def _shared_options() -> list[click.Option]:
+    return [
+        click.Option(
+            ["--app", "shared_app_spec"],
+            default=None,
+            expose_value=False,
+            callback=_store_shared,
+            help="module:attribute of your Durable app (also before the command)",
+        ),
+        click.Option(
+            ["--name", "shared_name"],
+            default=None,
+            expose_value=False,
+            callback=_store_shared,
+            help="the instance name, when the module holds several",
+        ),
+        click.Option(
+            ["--schema", "shared_schema"],
+            default=None,
+            expose_value=False,
+            callback=_store_shared,
+            help="PostgreSQL schema of Durable's tables, instead of the app's own",
+        ),
+    ]
+
+
+def accept_shared_options(command: click.Command) -> None:
+    """Give ``command`` (and every subcommand of a group) the options of the root group,
+    so ``durable worker --app m:a`` works as well as ``durable --app m:a worker``."""
+    known = {opt for p in command.params for opt in p.opts}
+    for option in _shared_options():
+        if not known & set(option.opts):
+            command.params.append(option)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_shared_options(sub)
+
+
 def get_app(ctx: click.Context) -> Any:
     obj = ctx.find_root().obj
     if "app" not in obj:
-        obj["app"] = load_app(obj.get("app_spec"), obj.get("name"))
+        obj["app"] = load_app(obj.get("app_spec"), obj.get("name"), obj.get("schema"))
     return obj["app"]
 
 
@@ -149,6 +225,8 @@ def demo(db: str) -> None:
 for _command in (*runs.COMMANDS, *ops.COMMANDS, events.events, schedules.schedules):
     cli.add_command(_command)
 cli.add_command(dashboard_command)
+for _command in cli.commands.values():
+    accept_shared_options(_command)
 
 
 def main() -> None:

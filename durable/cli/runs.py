@@ -82,8 +82,19 @@ def status(ctx: click.Context, as_json: bool) -> None:
         queues.setdefault(q, {"pending": 0, "running": 0, "waiting": 0, "concurrency": 0})
         queues[q]["limits"] = view
     statuses = {s: 0 for s in STATUSES} | app.query.status_counts()
+    from ..unserved import unserved_runs
+
+    config = app.engine.config
+    unserved = unserved_runs(app.storage, current, config.stale_timeout_seconds)
     if as_json:
-        emit_json({"workers": workers, "queues": queues, "statuses": statuses})
+        emit_json(
+            {
+                "workers": workers,
+                "queues": queues,
+                "statuses": statuses,
+                "waiting_for_worker": [u.to_dict() for u in unserved],
+            }
+        )
         return
     table(
         ["worker", "host", "pid", "queues", "running", "heartbeat"],
@@ -119,6 +130,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
         )
     click.echo()
     table(["status", "runs"], [[s, n] for s, n in statuses.items()], title="Runs by status")
+    if unserved:
+        click.echo()
+        table(
+            ["workflow", "queue", "runs", "waiting", "why"],
+            [[u.label, u.queue, u.runs, age(u.waiting_seconds), u.reason] for u in unserved],
+            title="Waiting for a worker that knows them",
+        )
 
 
 def _dt(ms: int | None) -> datetime | None:
@@ -136,6 +154,9 @@ def _dt(ms: int | None) -> datetime | None:
 @click.option("--parent", "parent_id", default=None, help="children of this run (id or prefix)")
 @click.option("--since", default=None, help="created since: ISO time or age (2h, 7d)")
 @click.option("--until", default=None, help="created before: ISO time or age")
+@click.option(
+    "--search", default=None, help="what runs hold: 'input.order.id = o-7' (context., result.)"
+)
 @click.option("--limit", "-n", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--cursor", default=None, help="next_cursor of the previous page")
 @json_option
@@ -149,6 +170,7 @@ def list_runs(
     parent_id: str | None,
     since: str | None,
     until: str | None,
+    search: str | None,
     limit: int,
     cursor: str | None,
     as_json: bool,
@@ -163,6 +185,7 @@ def list_runs(
         schedule=schedule,
         since=parse_time(since, app.clock, "--since") if since else None,
         until=parse_time(until, app.clock, "--until") if until else None,
+        search=search,
         limit=limit,
         cursor=cursor,
     )
@@ -347,6 +370,12 @@ def _wait_json(w: dict[str, Any]) -> dict[str, Any]:
 @click.command()
 @click.argument("workflow")
 @click.option("--input", "-i", "input_text", default=None, help="JSON input, or @file.json")
+@click.option(
+    "--id",
+    "run_id",
+    default=None,
+    help="your own run id: a run with it already is not started again",
+)
 @click.option("--queue", "-q", default=None)
 @click.option("--priority", "-p", default=0, show_default=True, type=int)
 @click.option("--at", "at", default=None, help="start at: ISO time or delay (10m, 2h)")
@@ -358,6 +387,7 @@ def run(
     ctx: click.Context,
     workflow: str,
     input_text: str | None,
+    run_id: str | None,
     queue: str | None,
     priority: int,
     at: str | None,
@@ -369,7 +399,9 @@ def run(
     app = app_of(ctx)
     value = parse_json_value(input_text, "--input") if input_text is not None else None
     when = parse_time(at, app.clock, "--at", future=True) if at else None
-    run_id = app.start(workflow, value, queue=queue, priority=priority, scheduled_at=when)
+    run_id = app.start(
+        workflow, value, id=run_id, queue=queue, priority=priority, scheduled_at=when
+    )
     if not wait:
         if as_json:
             emit_json({"id": run_id, "workflow": workflow})
@@ -433,12 +465,19 @@ def follow_run(app: Durable, run_id: str, timeout: float | None, *, quiet: bool)
 @click.command()
 @click.argument("execution_id")
 @click.option("--reason", default="cancelled from the command line", show_default=True)
+@click.option(
+    "--compensate",
+    is_flag=True,
+    help="undo the finished steps: run their compensations in reverse order",
+)
 @json_option
 @click.pass_context
-def cancel(ctx: click.Context, execution_id: str, reason: str, as_json: bool) -> None:
-    """Cancel a run and its running children."""
+def cancel(
+    ctx: click.Context, execution_id: str, reason: str, compensate: bool, as_json: bool
+) -> None:
+    """Cancel a run and its running children (nothing is undone without --compensate)."""
     app = app_of(ctx)
-    e = app.cancel(resolve(app, execution_id), reason)
+    e = app.cancel(resolve(app, execution_id), reason, compensate=compensate)
     _acted(e, as_json)
 
 
@@ -522,7 +561,7 @@ def _input_value(text: str) -> Any:
 @click.command()
 @click.option("--workflow", "-w", default=None)
 @click.option("--id", "execution_id", default=None, help="one run (id or prefix)")
-@click.option("--name", default=None, help="input or event name")
+@click.option("--wait-name", "wait_name", default=None, help="input or event name")
 @click.option("--expiring-in", default=None, help="only waits timing out within (1h, 2d)")
 @click.option("--limit", "-n", default=100, show_default=True, type=click.IntRange(1, 1000))
 @json_option
@@ -531,7 +570,7 @@ def pending(
     ctx: click.Context,
     workflow: str | None,
     execution_id: str | None,
-    name: str | None,
+    wait_name: str | None,
     expiring_in: str | None,
     limit: int,
     as_json: bool,
@@ -543,7 +582,7 @@ def pending(
     )
     run_id = resolve(app, execution_id) if execution_id else None
     filters: dict[str, Any] = dict(
-        execution_id=run_id, workflow=workflow, name=name, expiring_before=before, limit=limit
+        execution_id=run_id, workflow=workflow, name=wait_name, expiring_before=before, limit=limit
     )
     inputs = app.list_pending_inputs(**filters)
     events = app.list_pending_events(**filters)

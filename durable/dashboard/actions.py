@@ -92,8 +92,10 @@ async def cancel(d: Dashboard, request: Request) -> Response:
     def work(form: FormData) -> str:
         reason = str(form.get("reason") or "cancelled from the dashboard")[:500]
         children = [c.id for c in d.app.list_children(run_id) if not c.is_finished]
-        d.app.cancel(run_id, reason)
-        return f"cancelled with {len(children)} active children" if children else "cancelled"
+        compensate = form.get("compensate") == "1"
+        e = d.app.cancel(run_id, reason, compensate=compensate)
+        done = "cancelled; compensating" if e.status.value == "compensating" else "cancelled"
+        return f"{done} with {len(children)} active children" if children else done
 
     return await act(d, request, "cancel", run_id, work, f"/executions/{run_id}")
 

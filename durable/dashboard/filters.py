@@ -6,7 +6,6 @@ refuses what does not look like a status, an id, a time or a JSON search.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -15,51 +14,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..models import ExecutionStatus
+from ..search import parse_search
 from ..storage import ExecutionFilter
 from ..storage.protocols import JsonMatch
 
 ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 PREFIX_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 NAME_RE = re.compile(r"^[^\x00-\x1f]{1,200}$")
-KEY_RE = re.compile(r"^[A-Za-z0-9_$-]{1,100}$")
 CURSOR_RE = re.compile(r"^\d{1,16}\.[0-9A-Za-z_-]{1,64}$")
-_SEARCH_RE = re.compile(r"^\s*(input|context)((?:\.[^.=\s]+)+)\s*=\s*(.*?)\s*$")
 WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 STATUSES = tuple(s.value for s in ExecutionStatus)
 
 
 def valid_id(value: str) -> bool:
     return bool(ID_RE.match(value))
-
-
-def parse_search(text: str) -> list[JsonMatch]:
-    """``input.order.id = o-7`` (several joined by `` and ``) into JSON matches.
-
-    The value is read as JSON when it parses (``7``, ``true``, ``"7"``), else as text.
-    """
-    out: list[JsonMatch] = []
-    for part in re.split(r"\s+and\s+|\s*&&\s*", text.strip(), flags=re.IGNORECASE):
-        if not part:
-            continue
-        m = _SEARCH_RE.match(part)
-        if not m:
-            raise ValueError(
-                f"cannot read search {part!r}: write input.key.subkey = value "
-                "(or context.key = value)"
-            )
-        column, dotted, raw = m.group(1), m.group(2), m.group(3)
-        keys = tuple(dotted.split(".")[1:])
-        for key in keys:
-            if not KEY_RE.match(key):
-                raise ValueError(f"search key {key!r} may hold only letters, digits, _ $ and -")
-        try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        if any(m.column == column for m in out):
-            raise ValueError(f"search on {column} at most once")
-        out.append(JsonMatch(column, keys, value))  # type: ignore[arg-type]
-    return out
 
 
 def _parse_time(value: str, what: str) -> datetime:

@@ -51,8 +51,17 @@ def overview(d: Dashboard, request: Request) -> Response:
             "failed": sum(b["failed"] for b in buckets),
         },
         "live_url": link(d_base(request), "/", window=window, partial="live"),
+        "unserved": _unserved(d),
     }
     return d.render(request, _template(request, "overview"), context)
+
+
+def _unserved(d: Dashboard) -> list[Any]:
+    """Runs waiting for a worker that knows their workflow (named on the overview)."""
+    from ..unserved import unserved_runs
+
+    engine = d.app.engine
+    return unserved_runs(engine.storage, engine.clock.now_ms(), engine.config.stale_timeout_seconds)
 
 
 def d_base(request: Request) -> str:

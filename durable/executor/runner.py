@@ -21,7 +21,7 @@ from ..models import ms_to_iso
 from ..pubsub.payloads import step_payload
 from ..retry import NO_RETRY
 from ..runtime import StepRuntime
-from ..storage import Checkpoint, Row
+from ..storage import Checkpoint, ClaimNext, Row
 from ..workflow import Branch, Goto, Instr, Parallel, Step, Workflow
 from .errors import error_plain, error_value
 from .state import RunState
@@ -56,10 +56,10 @@ class Runner:
 
     # ---- entry ----------------------------------------------------------------
 
-    def run(self, row: Row, claim_next: tuple[str, str, str] | None = None) -> Row | None:
+    def run(self, row: Row, claim_next: ClaimNext | None = None) -> Row | None:
         """Run a claimed execution until it ends, waits or is handed over.
 
-        With ``claim_next`` (queue, worker id, new token), the commit that ends this
+        With ``claim_next`` (queue, worker id, new token, known workflows), the commit that ends this
         claim also claims the next runnable run of that queue, which is returned.
         """
         run = RunState.from_claim(row)
@@ -92,6 +92,8 @@ class Runner:
             )
             self.fail(run, None, error_plain("WorkflowNotFoundError", message))
             return
+        if run.row["current_step"] is None and run.status != "compensating":
+            run.row["current_step"] = wf.program.first  # started by name from a client app
         if run.status == "compensating":
             from .compensation import compensate
 
@@ -374,6 +376,8 @@ class Runner:
                 value = codec.encode({"status": status, "error": run.error})
             cp.notify_parent = (run.id, value)
         kind = "workflow_completed" if status == "completed" else "workflow_failed"
+        if status != "completed" and (run.error or {}).get("type") == "Cancelled":
+            kind = "workflow_cancelled"  # cancel(compensate=True): compensations done
         info: dict[str, Any] = {} if status == "completed" else {"error": public_error(run.error)}
         # the final events travel in the commit when the bus lives in the same database
         planned = None

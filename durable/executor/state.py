@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import codec
 from ..pubsub.payloads import workflow_payload
-from ..storage import Checkpoint, Row
+from ..storage import Checkpoint, ClaimNext, Row
 
 
 @dataclass(eq=False)
@@ -22,8 +22,8 @@ class RunState:
     context_json: str | None
     attempts: dict[str, dict[str, Any]]
     error: dict[str, Any] | None
-    #: (queue, worker id, token) to claim the next run with the commit that ends this claim
-    claim_next: tuple[str, str, str] | None = None
+    #: what to claim next with the commit that ends this claim
+    claim_next: ClaimNext | None = None
     #: the checkpoint that ended the claim and carried ``claim_next`` (``claimed`` is filled)
     releasing: Checkpoint | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)

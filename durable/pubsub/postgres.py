@@ -24,6 +24,8 @@ class PostgresBus(RelayBus):
     >>> app = Durable("postgresql://postgres@127.0.0.1/app", pubsub=bus)  # doctest: +SKIP
 
     ``Durable(url, pubsub="postgres")`` builds one on the app's database.
+    ``schema``: where the tables of large messages live (``durable``); a schema other
+    than ``durable``/``public`` also prefixes the channels with ``<schema>:``.
     ``channel_prefix`` keeps apart deployments that share one database and
     instance name (it is prepended to every topic before naming its channel).
     """
@@ -34,7 +36,8 @@ class PostgresBus(RelayBus):
         *,
         name: str = "durable.pubsub",
         listen_url: str | None = None,
-        channel_prefix: str = "",
+        channel_prefix: str | None = None,
+        schema: str | None = None,
         flush_interval_seconds: float = 0.005,
         connect_timeout_seconds: float = 5.0,
         payload_retention_seconds: float = 300.0,
@@ -44,6 +47,7 @@ class PostgresBus(RelayBus):
             url,
             listen_url=listen_url,
             channel_prefix=channel_prefix,
+            schema=schema,
             connect_timeout_seconds=connect_timeout_seconds,
             payload_retention_seconds=payload_retention_seconds,
             clock=clock,

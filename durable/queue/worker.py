@@ -149,7 +149,8 @@ class Worker:
     def _claim(self, queue: str, limit: int) -> list[Row]:
         now = self.engine.clock.now_ms()
         limits = self.engine.limits.get(queue)
-        return self.engine.storage.claim(queue, limit, self.id, new_token(), now, limits)
+        known = self.engine.known()
+        return self.engine.storage.claim(queue, limit, self.id, new_token(), now, known, limits)
 
     def _limited_wait(self, queue: str, want: int, got: int, wait: float) -> float:
         """A rate-limited queue that gave fewer runs than asked: poll again when its
@@ -209,7 +210,8 @@ class Worker:
                 backlog = self._backlog[queue] and not self._stopping.is_set()
                 # a limited queue's next claim must go through its limits (a separate claim)
                 chain = backlog and queue not in self.engine.limits
-                nxt = self.runner.run(row, (queue, self.id, new_token()) if chain else None)
+                claim_next = (queue, self.id, new_token(), self.engine.known())
+                nxt = self.runner.run(row, claim_next if chain else None)
                 if queue in self.engine.limits:
                     self._slot_freed(queue)
                 if nxt is None and backlog and not self._stopping.is_set():
@@ -245,6 +247,7 @@ class Worker:
             "pid": os.getpid(),
             "queues": json.dumps(self.queues),
             "limits": self._limits_json,
+            "workflows": json.dumps(self.engine.known().as_dict()),
             "running": self.running,
         }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigurationError
-from .base import Checkpoint, ExecutionFilter, Row, Storage, WaitFilter
+from .base import Checkpoint, ClaimNext, ExecutionFilter, KnownWorkflows, Row, Storage, WaitFilter
 from .protocols import (
     DashboardStorage,
     OpsStorage,
@@ -21,8 +21,10 @@ from .protocols import (
 
 __all__ = [
     "Checkpoint",
+    "ClaimNext",
     "DashboardStorage",
     "ExecutionFilter",
+    "KnownWorkflows",
     "OpsStorage",
     "RetentionStorage",
     "Row",
@@ -34,14 +36,20 @@ __all__ = [
 ]
 
 
-def open_storage(url: str, **options: Any) -> StorageBackend:
+def open_storage(url: str, *, schema: str | None = None, **options: Any) -> StorageBackend:
     """``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``memory://`` or
-    ``postgresql://user@host:5432/db``."""
+    ``postgresql://user@host:5432/db``. ``schema``: PostgreSQL only (``durable`` by
+    default); one SQLite file is one namespace."""
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(
             f"database URL {url!r} is not a URL; use sqlite:///file.db, memory:// or postgresql://..."
         )
     scheme = url.split("://", 1)[0].lower()
+    if schema is not None and scheme not in ("postgresql", "postgres"):
+        raise ConfigurationError(
+            f"schema={schema!r} is for PostgreSQL; with {scheme}:// one database file is one "
+            "namespace, so give each instance its own file instead"
+        )
     if scheme == "sqlite":
         from .sqlite import SqliteStorage
 
@@ -57,7 +65,7 @@ def open_storage(url: str, **options: Any) -> StorageBackend:
     if scheme in ("postgresql", "postgres"):
         from .postgres import PostgresStorage
 
-        return PostgresStorage(url, **options)
+        return PostgresStorage(url, schema=schema, **options)
     raise ConfigurationError(
         f"unknown database URL scheme {scheme!r} in {url!r}; use sqlite://, memory:// or postgresql://"
     )

@@ -9,6 +9,8 @@ method reports it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +18,50 @@ if TYPE_CHECKING:
     from ..limits import QueueLimits
 
 Row = dict[str, Any]
+
+#: separates a workflow name from its version in ``KnownWorkflows.versions`` (no
+#: workflow name or version contains it: it is a control character)
+VERSION_SEPARATOR = "\x1f"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownWorkflows:
+    """The workflows (and versions) a worker has the code for: a claim takes only
+    runs of these. A run stored without a version is known by its name alone."""
+
+    names: tuple[str, ...]
+    versions: tuple[str, ...]  # f"{name}{VERSION_SEPARATOR}{version}"
+    names_json: str = "[]"
+    versions_json: str = "[]"
+
+    @classmethod
+    def of(cls, versions: Mapping[str, Iterable[str | None]]) -> KnownWorkflows:
+        names = tuple(sorted(versions))
+        keys = tuple(
+            sorted(
+                f"{name}{VERSION_SEPARATOR}{version}"
+                for name, known in versions.items()
+                for version in known
+                if version is not None
+            )
+        )
+        return cls(names, keys, json.dumps(list(names)), json.dumps(list(keys)))
+
+    def as_dict(self) -> dict[str, list[str | None]]:
+        """{name: [versions]} as workers advertise it (None: unversioned)."""
+        out: dict[str, list[str | None]] = {name: [] for name in self.names}
+        for key in self.versions:
+            name, _, version = key.partition(VERSION_SEPARATOR)
+            out[name].append(version)
+        for found in out.values():
+            if not found:
+                found.append(None)
+        return out
+
+
+#: (queue, worker id, new token, known workflows): claim the worker's next run in the
+#: commit that ends its current claim
+ClaimNext = tuple[str, str, str, KnownWorkflows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +114,9 @@ class Checkpoint:
     cleanup_waits: bool = False  # cancel the run's pending waits (it ends while waiting)
     reset_waits_of: str | None = None  # a failed step whose ended waits re-arm on retry
     messages: list[CommitMessage] = field(default_factory=list)  # sent with the commit
-    #: (queue, worker id, new token): when this checkpoint ends the claim, claim the
-    #: next runnable run of ``queue`` in the same commit; ``save`` fills ``claimed``
-    claim_next: tuple[str, str, str] | None = None
+    #: when this checkpoint ends the claim, claim the next runnable run of the queue
+    #: in the same commit (see ``ClaimNext``); ``save`` fills ``claimed``
+    claim_next: ClaimNext | None = None
     claimed: list[Row] = field(default_factory=list)
 
 
@@ -82,8 +128,12 @@ class Storage(Protocol):
     #: the PostgreSQL URL or the SQLite file's path; "" for an in-memory database
     location: str
 
-    def migrate(self) -> list[str]:
-        """Apply pending migrations; return their names. Safe to run concurrently."""
+    def migrate(self, *, relocate: bool = False) -> list[str]:
+        """Apply pending migrations; return their names. Safe to run concurrently.
+
+        PostgreSQL: with ``relocate``, tables of an older database found in schema
+        ``public`` are moved into the instance's schema first; without it, such a
+        database raises SchemaError (nothing is created beside the old runs)."""
         ...
 
     def pending_migrations(self) -> list[str]:
@@ -95,8 +145,13 @@ class Storage(Protocol):
         ...
 
     # executions
-    def create_executions(self, rows: list[Row], now: int) -> None:
-        """Insert new executions atomically (all or none)."""
+    def create_executions(self, rows: list[Row], now: int) -> list[bool]:
+        """Insert new executions atomically (all or none), decided in one transaction.
+
+        A row whose id is already stored (a keyed start asked again, however many
+        processes race) is not inserted: its flag is False. If that stored run is of
+        another workflow, ExecutionIdConflictError is raised and nothing is stored.
+        """
         ...
 
     def get_execution(self, execution_id: str) -> Row | None:
@@ -134,9 +189,11 @@ class Storage(Protocol):
         worker_id: str,
         token: str,
         now: int,
+        known: KnownWorkflows,
         limits: QueueLimits | None = None,
     ) -> list[Row]:
-        """Claim up to ``limit`` runnable executions of ``queue``; none twice. With
+        """Claim up to ``limit`` runnable executions of ``queue`` whose workflow (and
+        version) is in ``known`` (runs of other workflows are left alone); none twice. With
         ``limits``, the queue's fleet-wide limits hold too: limited claims of one
         queue are serialised, and the claim takes its tokens in the same commit."""
         ...
@@ -203,8 +260,13 @@ class Storage(Protocol):
         """Keep an input for a wait not reached yet; False if one is already kept."""
         ...
 
-    def cancel_executions(self, execution_id: str, error: str, now: int) -> list[Row]:
-        """Cancel a run and its active descendants, their waits and inbox; return them."""
+    def cancel_executions(
+        self, execution_id: str, error: str, now: int, *, compensate: bool = False
+    ) -> list[Row]:
+        """Cancel a run and its active descendants, their waits, inbox and waiting step
+        (recorded as cancelled), in one transaction; return them. With ``compensate``
+        the run itself becomes ``compensating`` and is released for a worker to undo its
+        finished steps; its descendants are cancelled."""
         ...
 
     def cancel_waits(self, execution_id: str, now: int) -> int:
@@ -240,6 +302,11 @@ class Storage(Protocol):
 
     def list_workers(self) -> list[Row]:
         """Every known worker row (queues as JSON text), oldest first."""
+        ...
+
+    def runnable_groups(self, now: int) -> list[Row]:
+        """Runnable, unclaimed runs grouped by (workflow_name, workflow_version, queue):
+        ``n`` runs, due since ``due_since`` (the oldest wake time)."""
         ...
 
     def queue_counts(self) -> list[Row]:

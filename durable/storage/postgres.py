@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ConfigurationError, SchemaError, StorageError
-from .base import Checkpoint, Row
+from . import pgschema
+from .base import Checkpoint, KnownWorkflows, Row
 from .migrations import SCHEMA_TABLE_SQL, pending, split_statements
 from .sql_base import SqlStorage
 from .sqlfile import load_queries, to_pyformat
@@ -37,6 +38,9 @@ _STEP_KEYS = (
 )  # pg_advisory_xact_lock key for migrations
 
 
+_NOBODY = KnownWorkflows.of({})
+
+
 class _PgTx:
     __slots__ = ("_conn", "_queries")
 
@@ -56,17 +60,24 @@ class _PgTx:
 
 
 class PostgresStorage(SqlStorage):
-    """Storage in a PostgreSQL database (``postgresql://user@host/db``)."""
+    """Storage in a PostgreSQL database (``postgresql://user@host/db``), its tables in
+    their own schema (``durable`` unless ``schema=`` says otherwise)."""
 
     dialect = "postgres"
 
     def __init__(
-        self, url: str, *, pool_size: int = 20, connect_timeout_seconds: float = 5.0
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 20,
+        connect_timeout_seconds: float = 5.0,
     ) -> None:
         if psycopg is None:
             raise ConfigurationError(
                 "PostgreSQL support needs psycopg: pip install 'durable[postgres]'"
             )
+        self.schema = pgschema.check_schema(pgschema.DEFAULT_SCHEMA if schema is None else schema)
         self.url = url
         self.location = url
         self._display = _redact(url)
@@ -77,11 +88,15 @@ class PostgresStorage(SqlStorage):
             min_size=1,
             max_size=max(2, pool_size),
             kwargs={"autocommit": True, "row_factory": dict_row},
+            configure=self._configure,
             timeout=connect_timeout_seconds,
             open=False,
             name="durable",
         )
         self._pool.open(wait=False)
+
+    def _configure(self, conn: Any) -> None:
+        pgschema.set_search_path(conn, self.schema)
 
     @contextmanager
     def _conn(self) -> Iterator[Any]:
@@ -134,6 +149,7 @@ class PostgresStorage(SqlStorage):
             "worker_id": cp.claim_next[1] if cp.claim_next else "",
             "claim_token": cp.claim_next[2] if cp.claim_next else "",
             "claim_limit": 1 if cp.claim_next else 0,
+            **self.known_params(cp.claim_next[3] if cp.claim_next else _NOBODY),
         }
         for key in _STEP_KEYS:
             params[f"s_{key}"] = step.get(key)
@@ -144,6 +160,9 @@ class PostgresStorage(SqlStorage):
         if row["next_row"] is not None:
             cp.claimed = [dict(row["next_row"])]
         return True
+
+    def known_params(self, known: KnownWorkflows) -> dict[str, Any]:
+        return {"known_names": list(known.names), "known_versions": list(known.versions)}
 
     def connection(self) -> Any:
         """A pooled connection context manager (for LISTEN/NOTIFY helpers)."""
@@ -160,13 +179,26 @@ class PostgresStorage(SqlStorage):
 
     def pending_migrations(self) -> list[str]:
         with self._conn() as conn:
+            if pgschema.legacy_tables_waiting(conn, self.schema):
+                return [pgschema.relocation_name(self.schema)]
             applied = self._applied(conn)
         return [name for _, name, _ in pending("postgres", applied)]
 
-    def migrate(self) -> list[str]:
+    def migrate(self, *, relocate: bool = False) -> list[str]:
+        """Create the schema and apply pending migrations. When the tables are still in
+        ``public`` (an older database), move them first if ``relocate`` (an explicit
+        ``durable migrate``), else refuse: an empty schema beside the old runs would
+        hide them."""
         done: list[str] = []
         with self._conn() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            if pgschema.legacy_tables_waiting(conn, self.schema):
+                if not relocate:
+                    raise pgschema.refuse_legacy(self._display, self.schema)
+                pgschema.create_schema(conn, self.schema)
+                pgschema.relocate(conn, self.schema)
+                done.append(pgschema.relocation_name(self.schema))
+            pgschema.create_schema(conn, self.schema)
             conn.execute(SCHEMA_TABLE_SQL)
             for version, name, sql in pending("postgres", self._applied(conn)):
                 for statement in split_statements(sql):

@@ -106,18 +106,18 @@ class ScheduleStorage(Protocol):
 
 # ---- dashboard reads and audit ------------------------------------------------------
 
-JSON_COLUMNS = ("input", "context")
+JSON_COLUMNS = ("input", "context", "result")
 
 
 @dataclass(frozen=True, slots=True)
 class JsonMatch:
-    """``column.path... = value`` where column is ``input`` or ``context``.
+    """``column.path... = value`` where column is ``input``, ``context`` or ``result``.
 
     ``path`` holds object keys only (no array indexes), so SQLite and
     PostgreSQL give the same answers.
     """
 
-    column: Literal["input", "context"]
+    column: Literal["input", "context", "result"]
     path: tuple[str, ...]
     value: Any
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import LostClaimError
+from ..errors import ExecutionIdConflictError, LostClaimError
 from ..limits import QueueLimits
 from ..models import TERMINAL_STATUSES
-from .base import Checkpoint, ExecutionFilter, Row, WaitFilter
+from .base import Checkpoint, ExecutionFilter, KnownWorkflows, Row, WaitFilter
 from .dashboard import DashboardSqlMixin
 from .filters import filter_params, like_prefix
 from .limiter import claim_limited, hold_reason, queue_usage
@@ -72,10 +72,23 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
 
     # ---- executions -----------------------------------------------------
 
-    def create_executions(self, rows: list[Row], now: int) -> None:
+    def create_executions(self, rows: list[Row], now: int) -> list[bool]:
+        created: list[bool] = []
         with self._tx() as tx:
             for row in rows:
-                tx.run("insert_execution", {**_EXEC_DEFAULTS, **row, "now": now})
+                if tx.run("insert_execution", {**_EXEC_DEFAULTS, **row, "now": now}):
+                    created.append(True)
+                    continue
+                stored = tx.one("get_execution", {"id": row["id"]})
+                assert stored is not None
+                if stored["workflow_name"] != row["workflow_name"]:
+                    raise ExecutionIdConflictError(
+                        f"run id {row['id']!r} is taken by a run of workflow "
+                        f"{stored['workflow_name']!r}; it cannot start workflow "
+                        f"{row['workflow_name']!r} (nothing was started)"
+                    )
+                created.append(False)
+        return created
 
     def get_execution(self, execution_id: str) -> Row | None:
         with self._read() as tx:
@@ -114,6 +127,11 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
 
     # ---- the worker's path -------------------------------------------------
 
+    def known_params(self, known: KnownWorkflows) -> dict[str, Any]:
+        """The parameters of the ``_known_workflow`` claim fragment (a dialect may
+        pass arrays instead of JSON)."""
+        return {"known_names": known.names_json, "known_versions": known.versions_json}
+
     def claim(
         self,
         queue: str,
@@ -121,6 +139,7 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
         worker_id: str,
         token: str,
         now: int,
+        known: KnownWorkflows,
         limits: QueueLimits | None = None,
     ) -> list[Row]:
         params = {
@@ -129,6 +148,7 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
             "worker_id": worker_id,
             "claim_token": token,
             "now": now,
+            **self.known_params(known),
         }
         if limits is not None:
             with self._tx() as tx:
@@ -174,8 +194,13 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
                 params = {"channel": m.channel, "body": m.text, "origin": m.origin, "now": now}
                 tx.one("commit_message", params)
             if checkpoint.claim_next is not None:
-                queue, worker_id, token = checkpoint.claim_next
-                claim = {"claim_queue": queue, "claim_limit": 1, "worker_id": worker_id}
+                queue, worker_id, token, known = checkpoint.claim_next
+                claim = {
+                    "claim_queue": queue,
+                    "claim_limit": 1,
+                    "worker_id": worker_id,
+                    **self.known_params(known),
+                }
                 checkpoint.claimed = tx.all("claim", {**claim, "claim_token": token, "now": now})
         return True
 
@@ -282,7 +307,9 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
             tx.one("inbox_insert", params)
             return True
 
-    def cancel_executions(self, execution_id: str, error: str, now: int) -> list[Row]:
+    def cancel_executions(
+        self, execution_id: str, error: str, now: int, *, compensate: bool = False
+    ) -> list[Row]:
         with self._tx() as tx:
             root = tx.one("get_execution", {"id": execution_id})
             if root is None or root["status"] in TERMINAL:
@@ -291,8 +318,14 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
             ids = {t["id"] for t in targets}
             cancelled: list[Row] = []
             for target in targets:
-                if not tx.run("cancel_execution", {"id": target["id"], "error": error, "now": now}):
+                query = (
+                    "cancel_to_compensate"
+                    if compensate and target["id"] == execution_id
+                    else "cancel_execution"
+                )
+                if not tx.run(query, {"id": target["id"], "error": error, "now": now}):
                     continue
+                tx.run("cancel_waiting_step", {"execution_id": target["id"]})
                 tx.run("cancel_pending_waits", {"execution_id": target["id"], "now": now})
                 tx.run("inbox_discard", {"execution_id": target["id"]})
                 row = tx.one("get_execution", {"id": target["id"]})
@@ -327,7 +360,7 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
 
     def heartbeat(self, worker: Row, now: int) -> None:
         with self._tx() as tx:
-            tx.run("upsert_worker", {"limits": None, **worker, "now": now})
+            tx.run("upsert_worker", {"limits": None, "workflows": None, **worker, "now": now})
             tx.run("heartbeat_claims", {"worker_id": worker["id"], "now": now})
 
     def remove_worker(self, worker_id: str) -> None:
@@ -341,6 +374,10 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
     def list_workers(self) -> list[Row]:
         with self._read() as tx:
             return tx.all("list_workers", {})
+
+    def runnable_groups(self, now: int) -> list[Row]:
+        with self._read() as tx:
+            return tx.all("runnable_groups", {"now": now})
 
     def queue_counts(self) -> list[Row]:
         with self._read() as tx:

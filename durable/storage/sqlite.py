@@ -133,7 +133,9 @@ class SqliteStorage(SqlStorage):
             applied = self._applied() if exists else set()
         return [name for _, name, _ in pending("sqlite", applied)]
 
-    def migrate(self) -> list[str]:
+    def migrate(self, *, relocate: bool = False) -> list[str]:
+        """Apply pending migrations (``relocate`` is PostgreSQL's: one SQLite file is
+        one namespace)."""
         done: list[str] = []
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")

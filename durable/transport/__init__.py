@@ -38,5 +38,10 @@ BY_DIALECT: dict[str, Callable[[str, Clock | None], Transport]] = {
 
 def for_storage(storage: Storage, clock: Clock | None = None) -> Transport | None:
     """A new transport on ``storage``'s database, or None when it has none to share."""
+    if storage.dialect == "postgres" and storage.location:
+        from .postgres import PgTransport
+
+        # the storage's schema: its tables (large messages) and its channels
+        return PgTransport(storage.location, clock=clock, schema=getattr(storage, "schema", None))
     make = BY_DIALECT.get(storage.dialect)
     return None if make is None or not storage.location else make(storage.location, clock)

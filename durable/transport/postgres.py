@@ -54,12 +54,18 @@ def require_psycopg() -> None:
         )
 
 
-def connect(url: str, connect_timeout_seconds: float) -> Any:
-    """A dedicated autocommit connection, outside any pool."""
+def connect(url: str, connect_timeout_seconds: float, schema: str | None = None) -> Any:
+    """A dedicated autocommit connection, outside any pool (its unqualified table names
+    in ``schema`` when given)."""
     require_psycopg()
-    return psycopg.connect(
+    conn = psycopg.connect(
         url, autocommit=True, connect_timeout=max(1, int(connect_timeout_seconds))
     )
+    if schema is not None:
+        from ..storage.pgschema import set_search_path
+
+        set_search_path(conn, schema)
+    return conn
 
 
 def channel_name(topic: str) -> str:
@@ -80,12 +86,22 @@ class PgTransport:
         url: str,
         *,
         listen_url: str | None = None,
-        channel_prefix: str = "",
+        channel_prefix: str | None = None,
+        schema: str | None = None,
         connect_timeout_seconds: float = 5.0,
         payload_retention_seconds: float = 300.0,
         clock: Clock | None = None,
     ) -> None:
+        """``schema``: the PostgreSQL schema of Durable's tables (``durable`` by default).
+        Channels of a schema other than ``durable`` or ``public`` are prefixed with
+        ``<schema>:`` unless ``channel_prefix`` says otherwise, so instances in
+        different schemas of one database hear nothing of each other."""
+        from ..storage.pgschema import DEFAULT_SCHEMA, channel_prefix_of, check_schema
+
         require_psycopg()
+        self.schema = check_schema(DEFAULT_SCHEMA if schema is None else schema)
+        if channel_prefix is None:
+            channel_prefix = channel_prefix_of(self.schema)
         if not url.startswith(("postgresql://", "postgres://")):
             raise ConfigurationError(
                 f"a PostgreSQL transport needs a postgresql:// URL, got {url!r}"
@@ -110,7 +126,7 @@ class PgTransport:
         from ..pubsub.wire import by_reference
 
         if self._send_conn is None:
-            self._send_conn = connect(self.url, self._timeout)
+            self._send_conn = connect(self.url, self._timeout, self.schema)
         conn = self._send_conn
         q = queries()
         channels = [c for c, _ in messages]
@@ -145,7 +161,7 @@ class PgTransport:
 
     def open_receiver(self) -> None:
         self.reset_receiver()
-        self._recv_conn = connect(self.listen_url, self._timeout)
+        self._recv_conn = connect(self.listen_url, self._timeout, self.schema)
 
     def listen(self, add: Collection[str], remove: Collection[str]) -> None:
         conn = self._recv_conn

@@ -34,6 +34,7 @@ def sql(url: str, statement: str, params: tuple[Any, ...] = ()) -> None:
         import psycopg
 
         with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("SET search_path TO durable")  # Durable's own schema
             pg.execute(statement.replace("?", "%s"), params)  # type: ignore[arg-type]
 
 

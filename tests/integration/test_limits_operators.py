@@ -49,7 +49,9 @@ def test_status_inspect_doctor_and_dashboard_show_the_limits(app: Durable) -> No
     assert mover.run_once() == 3
     assert {app.get_execution(i).queue for i in ids} == {"limited"}
     limits = app.engine.limits["limited"]
-    held = app.storage.claim("limited", 5, "w-busy", new_token(), app.clock.now_ms(), limits)
+    held = app.storage.claim(
+        "limited", 5, "w-busy", new_token(), app.clock.now_ms(), app.engine.known(), limits
+    )
     assert len(held) == 1  # a worker holds the one slot
     _beat(app, "w-same", {"concurrency": 1})
 

@@ -223,7 +223,9 @@ def test_psql_listen_reads_the_documented_json_and_large_payloads_by_reference(
             json.loads(line)
             for line in _psql_finish(
                 _psql_listen(pg_url, []),
-                "".join(f"SELECT body FROM pubsub_payloads WHERE id = {r};\n" for r in refs),
+                "".join(
+                    f"SELECT body FROM durable.pubsub_payloads WHERE id = {r};\n" for r in refs
+                ),
             )
             if line.startswith("{")
         ]

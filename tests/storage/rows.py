@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from durable.ids import new_id, new_token
-from durable.storage import Checkpoint, Row, Storage
+from durable.storage import Checkpoint, KnownWorkflows, Row, Storage
 
 NOW = 1_800_000_000_000
+#: what the claims of these tests may take (the rows' workflow)
+KNOWN = KnownWorkflows.of({"wf": [None]})
 
 
 def execution(**extra: Any) -> Row:
@@ -67,7 +69,7 @@ def wait(execution_id: str, **extra: Any) -> Row:
 
 def claim(store: Storage, queue: str = "default", at: int = NOW) -> Row:
     """Claim the one runnable run of ``queue``."""
-    [claimed] = store.claim(queue, 2, "w", new_token(), at)
+    [claimed] = store.claim(queue, 2, "w", new_token(), at, KNOWN)
     return claimed
 
 

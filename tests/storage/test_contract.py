@@ -8,11 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from durable.errors import LostClaimError, SchemaError
+from durable.errors import ExecutionIdConflictError, LostClaimError, SchemaError
 from durable.ids import new_id, new_token
-from durable.storage import Checkpoint, ExecutionFilter, Storage, WaitFilter, open_storage
+from durable.storage import (
+    Checkpoint,
+    ExecutionFilter,
+    KnownWorkflows,
+    Storage,
+    WaitFilter,
+    open_storage,
+)
 
 NOW = 1_800_000_000_000
+KNOWN = KnownWorkflows.of({"wf": [None], "orders": [None]})
 
 
 @pytest.fixture
@@ -38,7 +46,7 @@ def execution(**extra):
 
 
 def claim_one(store: Storage, queue: str = "default", worker: str = "w1", now: int = NOW) -> dict:
-    rows = store.claim(queue, 1, worker, new_token(), now)
+    rows = store.claim(queue, 1, worker, new_token(), now, KNOWN)
     assert len(rows) == 1
     return rows[0]
 
@@ -93,20 +101,69 @@ def test_create_get_and_list(store):
 
 def test_create_is_all_or_nothing(store):
     row = execution()
-    with pytest.raises(Exception):  # noqa: B017 - the driver error is translated per backend
-        store.create_executions([execution(), row, dict(row)], NOW)
+    with pytest.raises(ExecutionIdConflictError, match="taken by a run of workflow 'wf'"):
+        store.create_executions([execution(), row, {**row, "workflow_name": "other"}], NOW)
     assert store.list_executions(ExecutionFilter(), 10, None) == []
+
+
+def test_create_with_a_stored_id_inserts_nothing(store):
+    row = execution()
+    assert store.create_executions([row], NOW) == [True]
+    again = {**row, "input": "2", "context": "2"}
+    assert store.create_executions([execution(), again, again], NOW + 1) == [True, False, False]
+    assert store.get_execution(row["id"])["input"] == "1"
+    assert len(store.list_executions(ExecutionFilter(), 10, None)) == 2
+
+
+def test_claim_takes_only_known_workflows_and_versions(store):
+    plain = execution(workflow_name="wf")
+    theirs = execution(workflow_name="billing")
+    v1 = execution(workflow_name="order", workflow_version="1")
+    v2 = execution(workflow_name="order", workflow_version="2")
+    unversioned = execution(workflow_name="order")  # stored before versions: known by name
+    store.create_executions([plain, theirs, v1, v2, unversioned], NOW)
+    only_v1 = KnownWorkflows.of({"order": ["1"]})
+    got = {r["id"] for r in store.claim("default", 10, "w1", "t1", NOW, only_v1)}
+    assert got == {v1["id"], unversioned["id"]}
+    assert store.claim("default", 10, "w1", "t1", NOW, KnownWorkflows.of({})) == []
+    rest = store.claim(
+        "default", 10, "w2", "t2", NOW, KnownWorkflows.of({"order": ["2"], "wf": [None]})
+    )
+    assert {r["id"] for r in rest} == {v2["id"], plain["id"]}
+    assert store.get_execution(theirs["id"])["lock_token"] is None  # nobody knows it
+
+
+def test_runnable_groups_count_unclaimed_due_runs(store):
+    store.create_executions(
+        [
+            execution(workflow_name="order", workflow_version="2", wake_at=NOW - 5),
+            execution(workflow_name="order", workflow_version="2"),
+            execution(workflow_name="invoice", queue="billing"),
+            execution(workflow_name="invoice", wake_at=NOW + 60_000),  # not due yet
+        ],
+        NOW,
+    )
+    groups = {
+        (g["workflow_name"], g["workflow_version"], g["queue"]): (g["n"], g["due_since"])
+        for g in store.runnable_groups(NOW)
+    }
+    assert groups == {
+        ("order", "2", "default"): (2, NOW - 5),
+        ("invoice", None, "billing"): (1, NOW),
+    }
 
 
 def test_claim_takes_due_runs_once(store):
     due, later = execution(), execution(wake_at=NOW + 60_000)
     store.create_executions([due, later], NOW)
-    first = store.claim("default", 10, "w1", "t1", NOW)
+    first = store.claim("default", 10, "w1", "t1", NOW, KNOWN)
     assert [r["id"] for r in first] == [due["id"]]
     assert first[0]["status"] == "running" and first[0]["lock_token"] == "t1"
-    assert store.claim("default", 10, "w2", "t2", NOW) == []
-    assert store.claim("other", 10, "w2", "t2", NOW + 60_000) == []
-    assert [r["id"] for r in store.claim("default", 10, "w2", "t2", NOW + 60_000)] == [later["id"]]
+    assert store.claim("default", 10, "w2", "t2", NOW, KNOWN) == []
+    assert store.claim("other", 10, "w2", "t2", NOW + 60_000, KNOWN) == []
+    assert [r["id"] for r in store.claim("default", 10, "w2", "t2", NOW + 60_000, KNOWN)] == [
+        later["id"]
+    ]
 
 
 def test_concurrent_claims_never_overlap(store):
@@ -116,7 +173,7 @@ def test_concurrent_claims_never_overlap(store):
 
     def grab(worker: str) -> None:
         while True:
-            rows = store.claim("default", 3, worker, new_token(), NOW)
+            rows = store.claim("default", 3, worker, new_token(), NOW, KNOWN)
             if not rows:
                 return
             with lock:
@@ -162,8 +219,8 @@ def test_release_makes_the_run_claimable_again(store):
             save_fields(row, status="pending", new_token=None, locked_by=None, wake_at=NOW + 5), NOW
         )
     )
-    assert store.claim("default", 1, "w1", "x", NOW) == []
-    assert len(store.claim("default", 1, "w1", "x", NOW + 5)) == 1
+    assert store.claim("default", 1, "w1", "x", NOW, KNOWN) == []
+    assert len(store.claim("default", 1, "w1", "x", NOW + 5, KNOWN)) == 1
 
 
 def test_stale_claims_are_recovered_exactly_once(store):
@@ -228,11 +285,11 @@ def test_events_resolve_a_pending_wait_and_wake_the_run(store):
             NOW,
         )
     )
-    assert store.claim("default", 1, "w", "t", NOW + 1) == []
+    assert store.claim("default", 1, "w", "t", NOW + 1, KNOWN) == []
     resolved = store.send_event(row["id"], "go", '{"x":1}', NOW + 2)
     assert resolved is not None
     assert store.waits_for_step(row["id"], "a")[0]["value"] == '{"x":1}'
-    assert len(store.claim("default", 1, "w", "t", NOW + 2)) == 1
+    assert len(store.claim("default", 1, "w", "t", NOW + 2, KNOWN)) == 1
 
 
 def test_events_sent_early_are_buffered_and_consumed_once(store):
@@ -281,9 +338,9 @@ def test_wait_all_wakes_only_when_complete(store):
         )
     )
     store.send_event(row["id"], "a", "1", NOW)
-    assert store.claim("default", 1, "w", "t", NOW) == []
+    assert store.claim("default", 1, "w", "t", NOW, KNOWN) == []
     store.send_event(row["id"], "b", "2", NOW)
-    assert len(store.claim("default", 1, "w", "t", NOW)) == 1
+    assert len(store.claim("default", 1, "w", "t", NOW, KNOWN)) == 1
 
 
 def test_inputs_exactly_one_answer_wins(store):
@@ -379,7 +436,7 @@ def test_a_finished_child_resolves_its_parents_wait(store):
     )
     assert store.save(cp)
     assert store.waits_for_step(row["id"], "a")[0]["value"] == value
-    assert len(store.claim("default", 1, "w", "t", NOW)) == 1
+    assert len(store.claim("default", 1, "w", "t", NOW, KNOWN)) == 1
 
 
 def test_retry_only_failed_runs(store):
@@ -445,11 +502,13 @@ def test_the_commit_that_ends_a_claim_can_claim_the_next_run(store):
     store.create_executions([execution(), execution()], NOW)
     row = claim_one(store)
     done = save_fields(row, status="completed", new_token=None, locked_by=None, completed_at=NOW)
-    stolen = Checkpoint({**done, "token": "not-mine"}, NOW, claim_next=("default", "w1", "t9"))
+    stolen = Checkpoint(
+        {**done, "token": "not-mine"}, NOW, claim_next=("default", "w1", "t9", KNOWN)
+    )
     assert not store.save(stolen) and stolen.claimed == []  # fenced: nothing claimed either
-    cp = Checkpoint(done, NOW, claim_next=("default", "w1", "t9"))
+    cp = Checkpoint(done, NOW, claim_next=("default", "w1", "t9", KNOWN))
     assert store.save(cp)
     [nxt] = cp.claimed
     assert nxt["id"] != row["id"] and nxt["lock_token"] == "t9" and nxt["status"] == "running"
     assert store.get_execution(nxt["id"])["locked_by"] == "w1"
-    assert store.claim("default", 5, "w2", "t", NOW) == []
+    assert store.claim("default", 5, "w2", "t", NOW, KNOWN) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from durable.ids import new_token
 from durable.storage import StorageBackend
+from tests.storage.rows import KNOWN
 
 from .rows import NOW, claim, execution, save, step, wait
 
@@ -30,11 +31,13 @@ def test_cancel_waits_ends_the_pending_ones_and_wakes_the_run(backend: StorageBa
     pending = [wait(run["id"], name="go", mode="all"), wait(run["id"], name="ok", mode="all")]
     backend.register_waits(run["id"], run["lock_token"], pending, NOW, [])
     assert save(backend, run, NOW, status="waiting", suspend=1)
-    assert backend.claim("default", 5, "w", new_token(), NOW + 1) == []
+    assert backend.claim("default", 5, "w", new_token(), NOW + 1, KNOWN) == []
     assert backend.cancel_waits(run["id"], NOW + 1) == 2
     assert {w["status"] for w in backend.execution_waits(run["id"])} == {"cancelled"}
     assert backend.cancel_waits(run["id"], NOW + 2) == 0
-    assert [r["id"] for r in backend.claim("default", 5, "w", new_token(), NOW + 1)] == [run["id"]]
+    assert [r["id"] for r in backend.claim("default", 5, "w", new_token(), NOW + 1, KNOWN)] == [
+        run["id"]
+    ]
 
 
 def test_a_reopened_wait_is_pending_again_without_its_value(backend: StorageBackend) -> None:

@@ -11,6 +11,7 @@ import pytest
 from durable.ids import new_token
 from durable.limits import QueueLimits
 from durable.storage import Checkpoint, ExecutionFilter, Storage, open_storage
+from tests.storage.rows import KNOWN
 from tests.storage.test_contract import NOW, execution, save_fields
 
 
@@ -27,7 +28,7 @@ def keyed(key: str, **extra) -> dict:
 
 
 def claim(store: Storage, limits: QueueLimits, n: int = 10, now: int = NOW, worker: str = "w"):
-    return store.claim("default", n, worker, new_token(), now, limits)
+    return store.claim("default", n, worker, new_token(), now, KNOWN, limits)
 
 
 def release(store: Storage, row: dict, now: int = NOW, **changes) -> None:
@@ -162,7 +163,7 @@ def test_usage_and_hold_reasons(store):
             assert reason is not None and "concurrency limit" in reason and "2 of 2" in reason
     rate = QueueLimits(rate=1, period_seconds=10)
     store.create_executions([execution(queue="slow"), execution(queue="slow")], NOW)
-    assert len(store.claim("slow", 5, "w", new_token(), NOW, rate)) == 1
+    assert len(store.claim("slow", 5, "w", new_token(), NOW, KNOWN, rate)) == 1
     slow = store.list_executions(ExecutionFilter(queue="slow"), 10, None)
     pending = [r for r in slow if r["lock_token"] is None]
     reason = store.hold_reason(pending[0], rate, NOW + 1000)

@@ -60,6 +60,7 @@ def sqlite_schema(path: str) -> Schema:
 
 def postgres_schema(url: str) -> Schema:
     with psycopg.connect(url) as conn:
+        conn.execute("SET search_path TO durable")  # Durable's tables live in their own schema
         columns: dict[str, list[str]] = {}
         for table, column in conn.execute(
             "SELECT table_name, column_name FROM information_schema.columns "

@@ -6,6 +6,7 @@ import time
 
 from durable.ids import new_token
 from durable.storage import StorageBackend
+from tests.storage.rows import KNOWN
 
 from .rows import NOW, claim, execution, finish, save, wait
 
@@ -52,7 +53,7 @@ def test_a_run_nothing_can_wake_is_found_and_woken_once(backend: StorageBackend)
     assert not backend.wake_unwakeable(stuck["id"], NOW + 2)
     assert not backend.wake_unwakeable(waiting["id"], NOW + 2)
     assert backend.unwakeable_runs() == []
-    assert [r["id"] for r in backend.claim("default", 5, "w2", new_token(), NOW + 1)] == [
+    assert [r["id"] for r in backend.claim("default", 5, "w2", new_token(), NOW + 1, KNOWN)] == [
         stuck["id"]
     ]
 
@@ -83,7 +84,7 @@ def test_a_lost_child_result_is_found_and_delivered_once(backend: StorageBackend
     [resolved] = backend.execution_waits(parent["id"])
     assert resolved["status"] == "resolved" and resolved["value"] == value
     assert backend.finished_child_waits() == []
-    assert [r["id"] for r in backend.claim("default", 5, "w2", new_token(), NOW + 2)] == [
+    assert [r["id"] for r in backend.claim("default", 5, "w2", new_token(), NOW + 2, KNOWN)] == [
         parent["id"]
     ]
 

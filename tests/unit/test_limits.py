@@ -178,7 +178,9 @@ def test_a_sleeping_run_holds_no_slot_and_inspect_names_the_limit_holding_a_due_
         assert {t.app.get_execution(i).status.value for i in (a, b)} == {"waiting"}
         clock.advance(10)  # both due, nothing run yet
         limits = t.app.engine.limits["default"]
-        held = t.app.storage.claim("default", 5, "w-other", "tok", clock.now_ms(), limits)
+        held = t.app.storage.claim(
+            "default", 5, "w-other", "tok", clock.now_ms(), t.app.engine.known(), limits
+        )
         assert len(held) == 1
         other = b if held[0]["id"] == a else a
         notes = diagnose(t.app, t.app.get_execution(other), [])

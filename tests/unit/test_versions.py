@@ -42,17 +42,23 @@ def test_runs_keep_the_version_they_started_with(tmp_path):
         assert [s.step_name for s in both.app.list_steps(second)][-1] == "extra"
 
 
-def test_a_run_whose_version_was_removed_fails_clearly(tmp_path):
+def test_a_run_whose_version_no_worker_has_waits_for_one(tmp_path):
+    """A rolling deploy: a worker with only v2 leaves a v1 run alone (it is never
+    failed); a worker that has v1 again finishes it, and the other way round."""
     url = f"sqlite:///{tmp_path}/v.db"
     with TestApp([V1], url=url) as old:
         run_id = old.app.start("order", {})
         old.run_until_idle()
     with TestApp([V2], url=url) as new:
         new.app.send_event(run_id, "go")
-        new.run_until_idle()
+        v2_run = new.app.start("order", {})
+        assert new.run_until_idle() == 1  # only its own v2 run
         e = new.app.get_execution(run_id)
-        assert e.status == "failed" and e.error["type"] == "WorkflowNotFoundError"
-        assert "version '1' is not registered" in e.error["message"]
+        assert e.status == "waiting" and e.error is None and e.attempt == 1
+    with TestApp([V1], url=url) as old_again:
+        old_again.run_until_idle()
+        assert old_again.app.get_execution(run_id).result == {"ran": "v1"}
+        assert old_again.app.get_execution(v2_run).status == "waiting"  # v2 is not its own
 
 
 def test_starting_an_explicit_older_version():

@@ -5,6 +5,7 @@
 -- name: _json_match
 (CAST(:input_path AS TEXT) IS NULL OR json_extract(input, :input_path) IS :input_value)
   AND (CAST(:context_path AS TEXT) IS NULL OR json_extract(context, :context_path) IS :context_value)
+  AND (CAST(:result_path AS TEXT) IS NULL OR json_extract(result, :result_path) IS :result_value)
 
 -- name: dashboard_search_executions
 SELECT * FROM executions

@@ -71,7 +71,7 @@ LIMIT :claim_limit
 
 -- name: claim_ids
 UPDATE executions SET /*> _claim_set */
-WHERE id IN (/*> _id_list */) AND /*> _claimable */
+WHERE id IN (/*> _id_list */) AND /*> _claimable */ AND /*> _known_workflow */
 RETURNING *
 
 -- name: limit_key_blocked

@@ -4,12 +4,15 @@
 -- with _ are fragments, included with /*> _name */ (see storage/sqlfile.py).
 
 -- name: insert_execution
+-- a run id given twice (a keyed start, a child's deterministic id) inserts nothing the
+-- second time; the caller reads the stored run in the same transaction
 INSERT INTO executions (id, workflow_name, workflow_version, status, queue, priority, input,
   context, current_step, attempts, parent_id, parent_step, schedule_name, schedule_tick_at, wake_at,
   limit_keys, created_at, updated_at)
 VALUES (:id, :workflow_name, :workflow_version, :status, :queue, :priority, :input,
   :context, :current_step, '{}', :parent_id, :parent_step, :schedule_name, :schedule_tick_at, :wake_at,
   :limit_keys, :now, :now)
+ON CONFLICT (id) DO NOTHING
 
 -- name: get_execution
 SELECT * FROM executions WHERE id = :id
@@ -78,7 +81,7 @@ queue = :claim_queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at 
 
 -- name: _ready
 SELECT id FROM executions
-WHERE /*> _claimable */
+WHERE /*> _claimable */ AND /*> _known_workflow */
 ORDER BY priority DESC, wake_at
 LIMIT :claim_limit
 
@@ -190,6 +193,21 @@ UPDATE executions SET status = 'cancelled', error = :error, lock_token = NULL, l
 WHERE id = :id
   AND status NOT IN /*> _terminal_statuses */
 
+-- name: cancel_to_compensate
+-- cancel(..., compensate=True): the run is released to a worker that has its code, which
+-- runs the compensations of its finished steps and ends it compensated / compensation_failed
+UPDATE executions SET status = 'compensating', error = :error, lock_token = NULL,
+  locked_by = NULL, wake_at = :now, updated_at = :now
+WHERE id = :id
+  AND status NOT IN /*> _terminal_statuses */
+
+-- name: cancel_waiting_step
+-- the step a cancelled run was waiting in is recorded as cancelled (its latest attempt)
+UPDATE step_executions SET status = 'cancelled'
+WHERE id = (SELECT id FROM step_executions WHERE execution_id = :execution_id
+            ORDER BY started_at DESC, id DESC LIMIT 1)
+  AND status IN ('waiting', 'snoozed')
+
 -- name: retry_execution
 UPDATE executions SET status = 'pending', error = NULL, result = NULL, attempts = :attempts,
   wake_at = :now, completed_at = NULL, deadline_at = NULL, updated_at = :now
@@ -210,10 +228,11 @@ WHERE locked_by = :worker_id AND lock_token IS NOT NULL
 UPDATE executions SET heartbeat_at = :now WHERE locked_by = :worker_id AND lock_token IS NOT NULL
 
 -- name: upsert_worker
-INSERT INTO workers (id, hostname, pid, queues, limits, running, started_at, heartbeat_at)
-VALUES (:id, :hostname, :pid, :queues, :limits, :running, :now, :now)
+INSERT INTO workers (id, hostname, pid, queues, limits, workflows, running, started_at,
+  heartbeat_at)
+VALUES (:id, :hostname, :pid, :queues, :limits, :workflows, :running, :now, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = :now, running = :running, queues = :queues,
-  limits = :limits
+  limits = :limits, workflows = :workflows
 
 -- name: delete_worker
 DELETE FROM workers WHERE id = :id
