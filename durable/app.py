@@ -17,10 +17,12 @@ from .clock import Clock, SystemClock, to_ms
 from .engine import Engine, EngineConfig
 from .errors import (
     ConfigurationError,
+    DatabaseGoneError,
     DurableError,
     InvalidStateError,
     SchemaError,
     StepError,
+    StorageError,
 )
 from .limits import QueueLimits, check_limits
 from .logcapture import LogCapture
@@ -84,6 +86,7 @@ class Durable:
         stale_timeout_seconds: float = 30.0,
         heartbeat_interval_seconds: float = 5.0,
         maintenance_interval_seconds: float = 5.0,
+        crash_budget: int = 5,
         storage: StorageBackend | None = None,
         storage_options: Mapping[str, Any] | None = None,
         log_capture: bool | LogCapture | None = True,
@@ -98,6 +101,8 @@ class Durable:
             ("maintenance_interval_seconds", maintenance_interval_seconds),
         ):
             checks.positive_number(value, label, error=ConfigurationError)
+        if not checks.is_int(crash_budget) or crash_budget < 1:
+            raise ConfigurationError(f"crash_budget must be an int >= 1, got {crash_budget!r}")
         if heartbeat_interval_seconds >= stale_timeout_seconds:
             raise ConfigurationError(
                 "heartbeat_interval_seconds must be shorter than stale_timeout_seconds"
@@ -139,6 +144,7 @@ class Durable:
             stale_timeout_seconds=stale_timeout_seconds,
             heartbeat_interval_seconds=heartbeat_interval_seconds,
             maintenance_interval_seconds=maintenance_interval_seconds,
+            crash_budget=crash_budget,
         )
         self.engine = Engine(
             name=name,
@@ -462,13 +468,35 @@ class Durable:
 
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            self.start_worker(queues)
-            while not stop.wait(1.0):
+            worker = self._start_when_reachable(queues, stop)
+            if worker is None:
+                return
+            while not stop.wait(1.0) and worker.fatal is None:
                 pass
+            if worker.fatal is not None:  # e.g. the database file was deleted
+                raise worker.fatal
         finally:
             self.stop_worker(grace_seconds)
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+    def _start_when_reachable(
+        self, queues: Mapping[str, int] | None, stop: threading.Event
+    ) -> Worker | None:
+        """A worker process outlives a database that is away when it starts (a restart,
+        a dropped connection): it retries with backoff; a wrong schema or URL still
+        stops it at once."""
+        delay = 0.0  # a dropped connection: at once, on a fresh one
+        while True:
+            try:
+                return self.start_worker(queues)
+            except StorageError as exc:
+                if isinstance(exc, SchemaError | DatabaseGoneError):
+                    raise
+                log.warning("cannot start the worker yet (%s); retrying in %.1fs", exc, delay)
+            if stop.wait(delay):
+                return None
+            delay = min(5.0, delay * 2 or 0.25)
 
     def close(self) -> None:
         """Stop the worker (if any), close the bus this app owns and the database."""

@@ -46,6 +46,9 @@ class EngineConfig:
     stale_timeout_seconds: float = 30.0
     heartbeat_interval_seconds: float = 5.0
     maintenance_interval_seconds: float = 5.0
+    #: executor failures + worker deaths a run may cause (since its last checkpoint)
+    #: before it is failed with an error naming the cause
+    crash_budget: int = 5
 
 
 class Engine:

@@ -71,6 +71,15 @@ class StorageError(DurableError):
     """The database failed or could not be reached."""
 
 
+class WriteRejectedError(StorageError):
+    """The database refused a value it was given (it would refuse it again)."""
+
+
+class DatabaseGoneError(StorageError):
+    """The database this worker was writing to is gone (its file was deleted or
+    replaced): nothing more can be committed safely, so the worker stops."""
+
+
 class SchemaError(StorageError):
     """The database schema is missing or out of date."""
 

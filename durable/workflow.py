@@ -188,6 +188,13 @@ def branch(
     return Branch(on=on, cases=built, default=dflt, name=name)
 
 
+_BLOCK_QUEUE = (
+    "{what}: queue= is not supported inside parallel or foreach (the block runs on the "
+    "worker that holds the run); put the step outside the block, or give the whole "
+    "workflow that queue"
+)
+
+
 def parallel(
     steps: Sequence[Any],
     *,
@@ -202,6 +209,8 @@ def parallel(
     for node in nodes:
         if not isinstance(node, Step):
             raise DefinitionError("parallel takes plain steps (no branch or parallel inside)")
+        if node.queue:
+            raise DefinitionError(_BLOCK_QUEUE.format(what=f"parallel step {node.name!r}"))
     if on_error not in ("fail_fast", "complete_all"):
         raise DefinitionError(f"on_error must be 'fail_fast' or 'complete_all', got {on_error!r}")
     if into is not None and not callable(into):
@@ -236,6 +245,8 @@ def foreach(
     count(concurrency, f"foreach {template.name!r}: concurrency", error=DefinitionError)
     if template.jumps_to:
         raise DefinitionError(f"foreach {template.name!r}: its body may not jump")
+    if template.queue:
+        raise DefinitionError(_BLOCK_QUEUE.format(what=f"foreach body {template.name!r}"))
     return ForEach(template, items, into, on_error, concurrency, name)
 
 

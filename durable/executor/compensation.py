@@ -9,17 +9,22 @@ so after a crash only unfinished compensations run. The run ends
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
 
 from .. import codec
-from ..errors import SerializationError
 from ..models import ms_to_iso
 from ..retry import Retry
 from ..workflow import Step, Workflow
-from .errors import error_plain, error_value
-
-if TYPE_CHECKING:
-    from .runner import Runner
+from .attempt import (
+    Driver,
+    begin,
+    encode_error,
+    invoke,
+    judge,
+    public_error,
+    record_retry,
+    stored,
+)
+from .state import RunState
 
 DEFAULT_COMPENSATION_RETRY = Retry(max_attempts=3, backoff="exponential", base=1.0)
 
@@ -36,10 +41,8 @@ def compensation_of(wf: Workflow, step_name: str) -> Step | None:
     return None
 
 
-def compensate(runner: Runner, run: Any, wf: Workflow) -> None:
-    from .runner import public_error
-
-    done = runner.engine.storage.completed_steps(run.id)
+def compensate(driver: Driver, run: RunState, wf: Workflow) -> None:
+    done = driver.engine.storage.completed_steps(run.id)
     originals = [
         (r, c)
         for r in done
@@ -49,34 +52,34 @@ def compensate(runner: Runner, run: Any, wf: Workflow) -> None:
     for original, comp in reversed(originals):
         if comp.name in finished:
             continue
-        rt, row = runner.begin(run, comp, "compensation")
-        outcome = runner.invoker.invoke(comp, codec.decode(original["result"]), rt, comp.timeout)
+        attempt = begin(driver, run, comp, "compensation")
+        outcome = invoke(driver, run, attempt, codec.decode(original["result"]))
         info = {"compensates": original["step_name"]}
         if outcome.kind == "ok":
             try:
-                text = codec.encode(outcome.value, f"the result of compensation {comp.name!r}")
-            except SerializationError:
+                text: str | None = stored(
+                    outcome.value, f"the result of compensation {comp.name!r}"
+                )[0]
+            except Exception:  # a compensation's result is informative only
                 text = None
-            runner.end(row, rt, "completed", result=text)
+            row = attempt.end(driver.now, "completed", result=text)
             run.attempts.pop(comp.name, None)
-            runner.save(run.checkpoint(runner.now, steps=[row]))
-            runner.pub_step("step_completed", row, **info)
+            driver.save(run, run.checkpoint(driver.now, steps=[row]))
+            driver.pub_step("step_completed", row, **info)
             continue
-        if outcome.error is not None:
-            error = error_value(outcome.error)
-        else:
-            error = error_plain(
-                "CompensationError", f"a compensation cannot {outcome.kind} ({outcome.value})"
+        policy = comp.retry or DEFAULT_COMPENSATION_RETRY
+        verdict = judge(
+            outcome, policy, attempt.number, driver.now, driver.engine.rand, fail_now=False
+        )
+        error, next_at = verdict.error, verdict.retry_at
+        if next_at is not None:
+            record_retry(run, comp.name, attempt.number, next_at)
+            row = attempt.end(
+                driver.now, "failed", error=encode_error(error), next_retry_at=next_at
             )
-        retry = comp.retry or DEFAULT_COMPENSATION_RETRY
-        if row["attempt"] < retry.max_attempts:
-            next_at = runner.now + int(
-                retry.delay_seconds(row["attempt"], runner.engine.rand()) * 1000
-            )
-            run.attempts[comp.name] = {"failures": row["attempt"], "retry_at": next_at}
-            runner.end(row, rt, "failed", error=codec.encode(error), next_retry_at=next_at)
-            runner.save(run.checkpoint(runner.now, release=True, wake_at=next_at, steps=[row]))
-            runner.pub_step(
+            cp = run.checkpoint(driver.now, release=True, wake_at=next_at, steps=[row])
+            driver.save(run, cp)
+            driver.pub_step(
                 "step_failed",
                 row,
                 error=public_error(error),
@@ -84,12 +87,12 @@ def compensate(runner: Runner, run: Any, wf: Workflow) -> None:
                 **info,
             )
             return
-        runner.end(row, rt, "failed", error=codec.encode(error))
-        runner.finish(
+        row = attempt.end(driver.now, "failed", error=encode_error(error))
+        driver.finish(
             run,
             "compensation_failed",
             steps=[row],
             step_events=[("step_failed", row, {"error": public_error(error), **info})],
         )
         return
-    runner.finish(run, "compensated")
+    driver.finish(run, "compensated")

@@ -1,4 +1,4 @@
-"""Recording exceptions as JSON-safe error values."""
+"""Recording exceptions as JSON-safe error values (this never fails)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,21 @@ _MAX_TRACEBACK = 20_000
 
 
 def error_value(exc: BaseException, **extra: Any) -> dict[str, Any]:
-    """``{type, message, traceback}`` of an exception (+ extra fields)."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """``{type, message, traceback}`` of an exception (+ extra fields).
+
+    Whatever the exception does (a ``__str__`` that raises, lone surrogates, NULs),
+    the value holds only text the database accepts.
+    """
+    try:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:  # a broken __str__ or a traceback too deep to format
+        tb = f"{type(exc).__name__} (its traceback could not be formatted)"
     if len(tb) > _MAX_TRACEBACK:
         tb = tb[:_MAX_TRACEBACK] + "\n... (truncated)"
     out: dict[str, Any] = {
-        "type": type(exc).__name__,
-        "message": str(exc).replace("\x00", ""),
-        "traceback": tb.replace("\x00", ""),
+        "type": clean_text(type(exc).__name__),
+        "message": _message(exc),
+        "traceback": clean_text(tb),
     }
     out.update(extra)
     return out
@@ -24,3 +31,15 @@ def error_value(exc: BaseException, **extra: Any) -> dict[str, Any]:
 
 def error_plain(type_name: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"type": type_name, "message": message, **extra}
+
+
+def clean_text(text: str) -> str:
+    """``text`` as any database stores it: no NUL, no lone surrogate."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "")
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return clean_text(str(exc))
+    except Exception:
+        return f"<{type(exc).__name__} whose message could not be read>"

@@ -8,7 +8,6 @@ claim's lock token. Events are published only after their commit.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,25 +15,31 @@ from typing import Any
 from .. import codec
 from ..engine import Engine, step_queue
 from ..errors import LostClaimError, SerializationError, WorkflowTimeoutError
-from ..ids import new_id
 from ..models import ms_to_iso
-from ..pubsub.payloads import step_payload
-from ..retry import NO_RETRY
-from ..runtime import StepRuntime
+from ..pubsub.payloads import step_payload, workflow_payload
 from ..storage import Checkpoint, ClaimNext, Row
 from ..workflow import Branch, Goto, Instr, Parallel, Step, Workflow
+from .attempt import (
+    Attempt,
+    StepEvent,
+    begin,
+    block_attempt,
+    encode_error,
+    invoke,
+    judge,
+    public_error,
+    record_retry,
+    stored,
+)
+from .compensation import compensate, compensation_of
+from .crash import budget_error, refund_death, settle_claim
 from .errors import error_plain, error_value
+from .parallel import run_foreach, run_parallel
 from .state import RunState
 from .steps import Outcome, StepInvoker
+from .threads import DaemonPool
 
 log = logging.getLogger("durable.executor")
-
-
-def public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The error as events carry it: type and message (the traceback stays in storage)."""
-    if error is None:
-        return None
-    return {"type": error.get("type"), "message": error.get("message")}
 
 
 class Runner:
@@ -42,7 +47,7 @@ class Runner:
         self,
         engine: Engine,
         invoker: StepInvoker,
-        children_pool: concurrent.futures.ThreadPoolExecutor,
+        children_pool: DaemonPool,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.engine = engine
@@ -69,17 +74,12 @@ class Runner:
             self._drive(run)
         except LostClaimError as exc:
             log.warning("execution %s: claim lost, stopping (%s)", run.id, exc)
-        except Exception:
-            log.exception("execution %s: the executor failed; releasing the claim", run.id)
-            self._release_after_crash(run)
+            refund_death(self.engine, run)
+        except Exception as exc:
+            log.exception("execution %s: the executor failed; settling the claim", run.id)
+            settle_claim(self.engine, run, exc, self.should_stop)
         claimed = run.releasing.claimed if run.releasing is not None else []
         return claimed[0] if claimed else None
-
-    def _release_after_crash(self, run: RunState) -> None:
-        try:
-            self.save(run.checkpoint(self.now, release=True, wake_at=self.now + 1000))
-        except Exception:  # storage down: the claim goes stale and is recovered
-            log.exception("execution %s: could not release the claim", run.id)
 
     def _drive(self, run: RunState) -> None:
         version = run.row.get("workflow_version")
@@ -94,9 +94,16 @@ class Runner:
             return
         if run.row["current_step"] is None and run.status != "compensating":
             run.row["current_step"] = wf.program.first  # started by name from a client app
+        exhausted = budget_error(run.row, self.engine.config.crash_budget)
+        if exhausted is not None:
+            log.error("execution %s: %s; failing it", run.id, exhausted["message"])
+            if run.status == "compensating":
+                run.error = {**(run.error or {}), "compensation_error": exhausted}
+                self.finish(run, "compensation_failed")
+            else:
+                self.fail(run, wf, exhausted)
+            return
         if run.status == "compensating":
-            from .compensation import compensate
-
             compensate(self, run, wf)
             return
         if wf.timeout is not None and run.row["deadline_at"] is None:
@@ -124,9 +131,10 @@ class Runner:
         assert name is not None
         queue = step_queue(wf, name)
         if queue != run.row["queue"] or self.should_stop():
-            run.row["queue"] = queue
-            run.row["status"] = "pending"
-            self.save(run.checkpoint(self.now, release=True, wake_at=self.now))
+            cp = run.checkpoint(
+                self.now, status="pending", queue=queue, release=True, wake_at=self.now
+            )
+            self.save(run, cp)
             self.engine.notifier.notify(queue)
             return False
         node = instr.node
@@ -134,8 +142,6 @@ class Runner:
             return self._step(run, wf, instr, node)
         if isinstance(node, Branch):
             return self._branch(run, wf, instr, node)
-        from .parallel import run_foreach, run_parallel
-
         if isinstance(node, Parallel):
             return run_parallel(self, run, wf, instr, node)
         return run_foreach(self, run, wf, instr, node)
@@ -150,99 +156,66 @@ class Runner:
             timeout = left if timeout is None else min(timeout, left)
         return timeout
 
-    def begin(self, run: RunState, step: Step, step_type: str = "step") -> tuple[StepRuntime, Row]:
-        """Start an attempt: its runtime, its row (to be completed) and step_started."""
-        attempt = run.failures(step.name) + 1
-        rt = StepRuntime(self.engine, run.id, run.workflow_name, run.token, step.name, attempt)
-        row = {
-            "id": new_id(),
-            "execution_id": run.id,
-            "step_name": step.name,
-            "step_type": step_type,
-            "status": "running",
-            "attempt": attempt,
-            "started_at": self.now,
-        }
-        self.pub_step("step_started", row)
-        return rt, row
-
-    def end(self, row: Row, rt: StepRuntime, status: str, **fields: Any) -> Row:
-        now = self.now
-        row.update(status=status, completed_at=now, duration_ms=now - row["started_at"], **fields)
-        if rt.logs:
-            row["logs"] = codec.encode(rt.logs, "captured logs")
-        return row
-
     def _step(self, run: RunState, wf: Workflow, instr: Instr, step: Step) -> bool:
-        rt, row = self.begin(run, step)
-        outcome = self.invoker.invoke(step, run.context, rt, self.step_timeout(run, step))
+        attempt = begin(self, run, step)
+        outcome = invoke(self, run, attempt, run.context)
         if outcome.kind == "ok":
-            return self._step_ok(run, wf, instr, step, rt, row, outcome.value)
+            return self._step_ok(run, wf, instr, attempt, outcome.value)
         if outcome.kind in ("suspend", "snooze"):
-            self.suspend(
-                run,
-                [self.end(row, rt, "waiting" if outcome.kind == "suspend" else "snoozed")],
-                rt,
-                outcome,
-            )
+            status = "waiting" if outcome.kind == "suspend" else "snoozed"
+            self.suspend(run, [attempt.end(self.now, status)], attempt, outcome)
             return False
         if outcome.kind == "cancel":
-            self.end(
-                row, rt, "cancelled", error=codec.encode(error_plain("Cancelled", outcome.value))
-            )
-            self.save(run.checkpoint(self.now, steps=[row]))
-            self.pub_step("step_completed", row)
+            error = encode_error(error_plain("Cancelled", str(outcome.value)))
+            attempt.end(self.now, "cancelled", error=error)
+            self.save(run, run.checkpoint(self.now, steps=[attempt.row]))
+            self.pub_step("step_completed", attempt.row)
             self.engine.cancel(run.id, str(outcome.value))
             return False
-        self.step_error(run, wf, step, rt, row, outcome)
+        self.step_error(run, wf, attempt, outcome)
         return False
 
     def _step_ok(
-        self,
-        run: RunState,
-        wf: Workflow,
-        instr: Instr,
-        step: Step,
-        rt: StepRuntime,
-        row: Row,
-        value: Any,
+        self, run: RunState, wf: Workflow, instr: Instr, attempt: Attempt, value: Any
     ) -> bool:
+        step = attempt.step
         target = None
         if isinstance(value, Goto):
             why = wf.program.validate_jump(step.name, value.step)
             if why is None and step.jumps_to is not None and value.step not in step.jumps_to:
                 why = f"step {step.name!r} jumped to {value.step!r}, which is not in its jumps_to"
             if why is not None:
-                self._give_up(run, wf, rt, row, error_plain("InvalidJumpError", why))
+                self._give_up(run, wf, attempt, error_plain("InvalidJumpError", why))
                 return False
             target, value = value.step, value.context
         try:
-            text, decoded = codec.roundtrip(value, f"the result of step {step.name!r}")
+            text, decoded = stored(value, f"the result of step {step.name!r}")
         except SerializationError as exc:
-            self._give_up(run, wf, rt, row, error_value(exc))
+            self._give_up(run, wf, attempt, error_value(exc))
             return False
-        self.end(row, rt, "completed", result=text)
+        row = attempt.end(self.now, "completed", result=text)
         run.attempts.pop(step.name, None)
-        run.set_context(decoded, text)
-        run.row["current_step"] = target or instr.next
+        nxt = target or instr.next
         extra = {"jumped_to": target} if target else {}
-        if run.current_step is None:
+        if nxt is None:
             self.finish(
                 run,
                 "completed",
                 steps=[row],
                 result=text,
                 step_events=[("step_completed", row, extra)],
+                context=(decoded, text),
             )
             return False
-        self.save(run.checkpoint(self.now, steps=[row]))
+        cp = run.checkpoint(self.now, steps=[row], current_step=nxt, context=(decoded, text))
+        self.save(run, cp)
         self.pub_step("step_completed", row, **extra)
         return True
 
     def _give_up(
-        self, run: RunState, wf: Workflow, rt: StepRuntime, row: Row, error: dict[str, Any]
+        self, run: RunState, wf: Workflow, attempt: Attempt, error: dict[str, Any]
     ) -> None:
-        self.end(row, rt, "failed", error=codec.encode(error))
+        row = attempt.end(self.now, "failed", error=encode_error(error))
         self.fail(
             run,
             wf,
@@ -251,44 +224,37 @@ class Runner:
             step_events=[("step_failed", row, {"error": public_error(error)})],
         )
 
-    def step_error(
-        self, run: RunState, wf: Workflow, step: Step, rt: StepRuntime, row: Row, outcome: Outcome
-    ) -> None:
+    def step_error(self, run: RunState, wf: Workflow, attempt: Attempt, outcome: Outcome) -> None:
         """A failed attempt: schedule the retry off the worker, or fail the run."""
-        if outcome.kind == "fail":
-            error = error_plain("FailNow", str(outcome.value))
-            self._give_up(run, wf, rt, row, error)
+        verdict = judge(outcome, attempt.step.retry, attempt.number, self.now, self.engine.rand)
+        next_at = verdict.retry_at
+        if next_at is None:
+            self._give_up(run, wf, attempt, verdict.error)
             return
-        assert outcome.error is not None
-        error = error_value(outcome.error)
-        retry = step.retry or NO_RETRY
-        attempt = row["attempt"]
-        if isinstance(outcome.error, SerializationError) or attempt >= retry.max_attempts:
-            self._give_up(run, wf, rt, row, error)
-            return
-        next_at = self.now + int(retry.delay_seconds(attempt, self.engine.rand()) * 1000)
-        run.attempts[step.name] = {"failures": attempt, "retry_at": next_at}
-        self.end(row, rt, "failed", error=codec.encode(error), next_retry_at=next_at)
+        record_retry(run, attempt.step.name, attempt.number, next_at)
+        error = verdict.error
+        row = attempt.end(self.now, "failed", error=encode_error(error), next_retry_at=next_at)
         wake = _earliest(next_at, run.row["deadline_at"])
         cp = run.checkpoint(self.now, status="pending", release=True, wake_at=wake, steps=[row])
-        cp.reset_waits_of = step.name
-        self.save(cp)
+        cp.reset_waits_of = attempt.step.name
+        self.save(run, cp)
         self.pub_step(
             "step_failed", row, error=public_error(error), next_retry_at=ms_to_iso(next_at)
         )
 
-    def suspend(self, run: RunState, rows: list[Row], rt: StepRuntime, outcome: Outcome) -> None:
+    def suspend(self, run: RunState, rows: list[Row], attempt: Attempt, outcome: Outcome) -> None:
         """Leave the run waiting; it holds nothing until its wake time or a wake-up."""
         if outcome.kind == "snooze":
             wake: int | None = self.now + int(outcome.value * 1000)
             waiting_for = [{"type": "snooze", "until": ms_to_iso(wake)}]
         else:
-            wake, waiting_for = rt.wake_at, rt.waiting_for
+            wake, waiting_for = attempt.rt.wake_at, attempt.rt.waiting_for
         wake = _earliest(wake, run.row["deadline_at"])
         self.save(
+            run,
             run.checkpoint(
                 self.now, status="waiting", release=True, wake_at=wake, suspend=True, steps=rows
-            )
+            ),
         )
         for row in rows:
             self.pub_step("step_waiting", row, waiting_for=waiting_for)
@@ -297,32 +263,21 @@ class Runner:
     # ---- branch -------------------------------------------------------------------
 
     def _branch(self, run: RunState, wf: Workflow, instr: Instr, node: Branch) -> bool:
-        started = self.now
-        row: Row = {
-            "id": new_id(),
-            "execution_id": run.id,
-            "step_name": instr.name,
-            "step_type": "branch",
-            "status": "running",
-            "attempt": 1,
-            "started_at": started,
-        }
-        self.pub_step("step_started", row)
-        rt = StepRuntime(self.engine, run.id, run.workflow_name, run.token, instr.name, 1)
+        attempt = block_attempt(self, run, instr.name, "branch")
+        self.pub_step("step_started", attempt.row)
         try:
             value = node.on(run.context)
             target, case = _pick_case(instr, value)
         except Exception as exc:
-            self._give_up(run, wf, rt, row, error_value(exc))
+            self._give_up(run, wf, attempt, error_value(exc))
             return False
         if target is None:
             message = f"branch {instr.name!r}: no case matches {value!r} and there is no default"
-            self._give_up(run, wf, rt, row, error_plain("NoBranchMatchError", message))
+            self._give_up(run, wf, attempt, error_plain("NoBranchMatchError", message))
             return False
         taken = {"value": _json_safe(value), "case": case}
-        self.end(row, rt, "completed", result=codec.encode(taken))
-        run.row["current_step"] = target
-        self.save(run.checkpoint(self.now, steps=[row]))
+        row = attempt.end(self.now, "completed", result=codec.encode(taken))
+        self.save(run, run.checkpoint(self.now, steps=[row], current_step=target))
         self.pub_step("step_completed", row, branch=taken, next_step=target)
         return True
 
@@ -334,23 +289,19 @@ class Runner:
         wf: Workflow | None,
         error: dict[str, Any],
         steps: list[Row] | None = None,
-        step_events: list[tuple[str, Row, dict[str, Any]]] | None = None,
+        step_events: list[StepEvent] | None = None,
     ) -> None:
         """The run failed for good: compensate finished steps, or end it failed."""
         run.error = error
         if wf is not None and wf.program.compensations and self._has_compensable(run, wf):
-            self.save(run.checkpoint(self.now, status="compensating", steps=steps))
+            self.save(run, run.checkpoint(self.now, status="compensating", steps=steps))
             for kind, row, extra in step_events or []:
                 self.pub_step(kind, row, **extra)
-            from .compensation import compensate
-
             compensate(self, run, wf)
             return
         self.finish(run, "failed", steps=steps, step_events=step_events)
 
     def _has_compensable(self, run: RunState, wf: Workflow) -> bool:
-        from .compensation import compensation_of
-
         done = self.engine.storage.completed_steps(run.id)
         return any(
             compensation_of(wf, r["step_name"]) is not None
@@ -365,10 +316,19 @@ class Runner:
         *,
         steps: list[Row] | None = None,
         result: str | None = None,
-        step_events: list[tuple[str, Row, dict[str, Any]]] | None = None,
+        step_events: list[StepEvent] | None = None,
+        context: tuple[Any, str] | None = None,
     ) -> None:
         """End the run in a terminal status; tell a waiting parent in the same commit."""
-        cp = run.checkpoint(self.now, status=status, terminal=True, result=result, steps=steps)
+        cp = run.checkpoint(
+            self.now,
+            status=status,
+            terminal=True,
+            result=result,
+            steps=steps,
+            current_step=None if status == "completed" else run.current_step,
+            context=context,
+        )
         if run.row["parent_id"]:
             if status == "completed":
                 value = '{"status":"completed","result":' + (result or "null") + "}"
@@ -383,11 +343,11 @@ class Runner:
         planned = None
         if self.engine.pubsub.server is not None:
             events = [(k, step_payload(row, **extra), False) for k, row, extra in step_events or []]
-            events.append((kind, run.payload(**info), True))
+            events.append((kind, workflow_payload(run.projected(cp), **info), True))
             planned = self.engine.pubsub.plan_commit(events, run.id)
         if planned is not None:
             cp.messages = planned[0]
-        self.save(cp)
+        self.save(run, cp)
         if planned is not None:
             planned[1]()
             return
@@ -399,11 +359,19 @@ class Runner:
 
     # ---- plumbing -------------------------------------------------------------------
 
-    def save(self, checkpoint: Checkpoint) -> None:
+    def save(self, run: RunState, checkpoint: Checkpoint) -> None:
+        """Commit a checkpoint; the run takes its new state only once it is committed.
+
+        A commit that raises leaves ``run.inflight`` set: its outcome is unknown until
+        :func:`~durable.executor.crash.settle_claim` reads it back from the database.
+        """
+        run.inflight = checkpoint
         if not self.engine.storage.save(checkpoint):
-            raise LostClaimError(
-                f"execution {checkpoint.execution['id']} was taken over or cancelled"
-            )
+            run.inflight = None
+            run.discarded(checkpoint)
+            raise LostClaimError(f"execution {run.id} was taken over or cancelled")
+        run.inflight = None
+        run.applied(checkpoint)
 
     def pub_step(self, kind: str, row: Row, **extra: Any) -> None:
         self.engine.pubsub.broadcast_step(
@@ -424,10 +392,14 @@ def _earliest(a: int | None, b: int | None) -> int | None:
 
 def _pick_case(instr: Instr, value: Any) -> tuple[str | None, Any]:
     try:
-        if value in instr.case_starts:
-            return instr.case_starts[value], _json_safe(value)
+        known = value in instr.case_starts
     except TypeError:  # unhashable value: no case can match
-        pass
+        known = False
+    if known:
+        # keys match by type and value: True is not the case 1, nor 1.0 the case 1
+        for key, start in instr.case_starts.items():
+            if type(key) is type(value) and key == value:
+                return start, _json_safe(value)
     if instr.has_default:
         return instr.default_start, "default"
     return None, None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import logging
 import threading
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager, nullcontext
@@ -14,6 +15,9 @@ from typing import Any, Literal
 from ..errors import CancelNow, FailNow, Snooze, StepTimeoutError, Suspend
 from ..runtime import StepRuntime, activate, deactivate
 from ..workflow import Step
+from .threads import run_in_daemon_thread
+
+log = logging.getLogger("durable.executor")
 
 OutcomeKind = Literal["ok", "suspend", "snooze", "fail", "cancel", "error"]
 CaptureHook = Callable[[StepRuntime], AbstractContextManager[Any]]
@@ -69,20 +73,35 @@ class AsyncLoopThread:
 
 
 class StepInvoker:
-    """Runs step bodies and turns what they do into an :class:`Outcome`."""
+    """Runs step bodies and turns what they do into an :class:`Outcome`.
 
-    def __init__(self, capture: CaptureHook | None = None, timeout_threads: int = 8) -> None:
+    A sync step with a timeout runs in its own daemon thread; on timeout the thread
+    cannot be interrupted and is abandoned (it runs on, its result discarded). At most
+    ``max_abandoned_threads`` may be alive at once: past that, timed steps fail at once
+    with an error saying so, and the count is logged and readable (``abandoned``).
+    """
+
+    def __init__(self, capture: CaptureHook | None = None, max_abandoned_threads: int = 32) -> None:
         self.loop_thread = AsyncLoopThread()
-        self._timeout_pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=timeout_threads, thread_name_prefix="durable-step"
-        )
         self._capture = capture
+        self.max_abandoned_threads = max_abandoned_threads
+        self._abandoned: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def abandoned(self) -> int:
+        """Step threads still running after their step timed out."""
+        with self._lock:
+            self._abandoned = {t for t in self._abandoned if t.is_alive()}
+            return len(self._abandoned)
 
     def close(self) -> None:
         self.loop_thread.close()
-        self._timeout_pool.shutdown(wait=False, cancel_futures=True)
 
     def invoke(self, step: Step, arg: Any, rt: StepRuntime, timeout: float | None) -> Outcome:
+        """Run the body; never raises (whatever it does, ``SystemExit`` and
+        ``KeyboardInterrupt`` included, becomes an Outcome: a real signal to the worker
+        reaches the worker's own handler, never a step)."""
         try:
             return Outcome("ok", self._call(step, arg, rt, timeout))
         except Suspend:
@@ -93,7 +112,7 @@ class StepInvoker:
             return Outcome("fail", sig.reason)
         except CancelNow as sig:
             return Outcome("cancel", sig.reason)
-        except Exception as exc:
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
             return Outcome("error", error=exc)
 
     def _call(self, step: Step, arg: Any, rt: StepRuntime, timeout: float | None) -> Any:
@@ -102,12 +121,30 @@ class StepInvoker:
             return self._call_async(step, args, rt, timeout)
         if timeout is None:
             return self._run_sync(step, args, rt)
+        hung = self.abandoned
+        if hung >= self.max_abandoned_threads:
+            raise StepTimeoutError(
+                f"step {step.name!r} was not started: {hung} timed-out step threads are still "
+                "running in this worker (the limit); restart the worker once they are fixed"
+            )
         ctx = contextvars.copy_context()
-        future = self._timeout_pool.submit(ctx.run, self._run_sync, step, args, rt)
+        thread, future = run_in_daemon_thread(
+            lambda: ctx.run(self._run_sync, step, args, rt), f"durable-step-{step.name}"
+        )
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             # a thread cannot be interrupted: it runs on, and its result is discarded
+            with self._lock:
+                self._abandoned.add(thread)
+            log.warning(
+                "step %r of execution %s timed out after %gs; its thread runs on "
+                "(%d abandoned step threads in this worker)",
+                step.name,
+                rt.execution_id,
+                timeout,
+                self.abandoned,
+            )
             raise StepTimeoutError(f"step {step.name!r} timed out after {timeout:g}s") from None
 
     def _run_sync(self, step: Step, args: tuple[Any, ...], rt: StepRuntime) -> Any:
@@ -124,6 +161,13 @@ class StepInvoker:
         capture = self._capture
 
         async def _body() -> Any:
+            try:
+                return await _guarded()
+            except (SystemExit, KeyboardInterrupt) as exc:
+                # raised in the loop thread they would stop the loop: carry them out
+                return _Exited(exc)
+
+        async def _guarded() -> Any:
             token = activate(rt)
             try:
                 with capture(rt) if capture else nullcontext():
@@ -142,4 +186,12 @@ class StepInvoker:
         rt.on_cancel = future.cancel  # lets a fail-fast parallel block cancel this attempt
         if rt.cancel_requested:  # asked before on_cancel was set
             future.cancel()
-        return future.result()
+        result = future.result()
+        if isinstance(result, _Exited):
+            raise result.exc
+        return result
+
+
+@dataclass(slots=True)
+class _Exited:
+    exc: BaseException

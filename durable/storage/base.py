@@ -212,6 +212,31 @@ class Storage(Protocol):
         ``before`` (full by now: the same as none); return how many."""
         ...
 
+    def claim_suspect(self, queue: str, worker_id: str, token: str, now: int) -> Row | None:
+        """Claim one runnable suspect of ``queue`` (a run whose worker died while it was
+        claimed, since its last checkpoint); the caller runs it alone."""
+        ...
+
+    def suspect_waiting(self, queue: str, now: int) -> bool:
+        """True when a suspect of ``queue`` is runnable now."""
+        ...
+
+    def release_claim(
+        self, execution_id: str, token: str, now: int, wake_at: int, crash_error: str | None
+    ) -> bool:
+        """End a claim leaving the run as stored (running becomes pending; a terminal
+        run is never touched); with ``crash_error`` one executor failure is counted on the
+        run's crash budget. False if the claim was not held with ``token``."""
+        ...
+
+    def refund_death(self, execution_id: str) -> None:
+        """Take back one worker death counted on a run (its worker turned out alive)."""
+        ...
+
+    def release_token(self, token: str, now: int) -> int:
+        """Release whatever claim holds ``token`` (a claim no thread runs)."""
+        ...
+
     def save(self, checkpoint: Checkpoint) -> bool:
         """Apply a checkpoint atomically; False (nothing written) if the claim was lost."""
         ...
@@ -279,17 +304,20 @@ class Storage(Protocol):
         ...
 
     def recover_stale(self, stale_before: int, now: int) -> list[Row]:
-        """Release every claim not heart-beaten since ``stale_before`` and make those
-        runs claimable now; return them (id, workflow_name, locked_by). One conditional
-        statement: two workers recovering at once release each claim once."""
+        """Release claims whose heartbeat is older than ``stale_before`` (each exactly
+        once: two workers recovering at once release each claim once) and make those runs
+        claimable now, counting a worker death on each run whose worker stopped
+        heart-beating too; return ``id``, ``workflow_name``, ``locked_by`` (the dead
+        worker), ``current_step``, ``crashes`` and ``deaths``."""
         ...
 
     def release_worker_claims(self, worker_id: str, now: int) -> int:
         """Release every claim of a worker that stops (runs become claimable now)."""
         ...
 
-    def heartbeat(self, worker: Row, now: int) -> None:
-        """Upsert the worker row and refresh the heartbeat of all its claims."""
+    def heartbeat(self, worker: Row, now: int, tokens: list[str]) -> None:
+        """Upsert the worker row and refresh the heartbeat of the claims it runs (by lock
+        token): a claim no thread runs any more is left to go stale."""
         ...
 
     def remove_worker(self, worker_id: str) -> None:

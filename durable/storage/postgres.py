@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConfigurationError, SchemaError, StorageError
+from ..errors import ConfigurationError, SchemaError, StorageError, WriteRejectedError
 from . import pgschema
 from .base import Checkpoint, KnownWorkflows, Row
 from .migrations import SCHEMA_TABLE_SQL, pending, split_statements
@@ -93,19 +94,62 @@ class PostgresStorage(SqlStorage):
             open=False,
             name="durable",
         )
+        self._checking = threading.Lock()
+        self._probed = False
         self._pool.open(wait=False)
 
     def _configure(self, conn: Any) -> None:
         pgschema.set_search_path(conn, self.schema)
 
+    def _fail_fast(self) -> None:
+        """On first use: a database that does not exist or refuses our credentials will
+        not get better, so say so at once, in PostgreSQL's own words, instead of waiting
+        out the pool's timeout (a server that is down may come back: that one waits)."""
+        if self._probed:
+            return
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, int(self._timeout))).close()
+        except psycopg.OperationalError as exc:
+            if _is_permanent(str(exc)):
+                raise StorageError(f"PostgreSQL at {self._display}: {_one_line(exc)}") from exc
+            return  # unreachable for now: probe again next time
+        self._probed = True
+
+    def _purge_broken(self) -> None:
+        """A connection was lost (a server restart, connections terminated): the idle
+        ones in the pool most likely went with it. Test them all now, so the next
+        operations get live connections instead of failing one by one."""
+        if not self._checking.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            self._pool.check()
+        except Exception:  # the server is away: the pool reconnects in its own time
+            pass
+        finally:
+            self._checking.release()
+
+    def _unreachable(self, exc: Exception) -> StorageError:
+        """Why no pooled connection came: the driver's own reason when it can be had."""
+        reason = _one_line(exc)
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, int(self._timeout))).close()
+        except psycopg.Error as probe:
+            reason = _one_line(probe)
+        return StorageError(
+            f"cannot reach PostgreSQL at {self._display} within {self._timeout:g}s: {reason}"
+        )
+
     @contextmanager
     def _conn(self) -> Iterator[Any]:
+        self._fail_fast()
         try:
             with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise StorageError(
-                f"cannot reach PostgreSQL at {self._display} within {self._timeout:g}s: {exc}"
+            raise self._unreachable(exc) from exc
+        except psycopg.DataError as exc:
+            raise WriteRejectedError(
+                f"PostgreSQL at {self._display} refused a value: {_one_line(exc)}"
             ) from exc
         except psycopg.errors.UndefinedTable as exc:
             raise SchemaError(
@@ -113,9 +157,10 @@ class PostgresStorage(SqlStorage):
                 "run `durable migrate --app ...` or create the app with auto_migrate=True"
             ) from exc
         except psycopg.OperationalError as exc:
-            raise StorageError(f"PostgreSQL at {self._display} failed: {exc}") from exc
+            self._purge_broken()
+            raise StorageError(f"PostgreSQL at {self._display} failed: {_one_line(exc)}") from exc
         except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL error on {self._display}: {exc}") from exc
+            raise StorageError(f"PostgreSQL error on {self._display}: {_one_line(exc)}") from exc
 
     @contextmanager
     def _tx(self) -> Iterator[_PgTx]:
@@ -222,3 +267,15 @@ def _redact(url: str) -> str:
     creds, host = rest.rsplit("@", 1)
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}@{host}"
+
+
+def _one_line(exc: BaseException) -> str:
+    """libpq's messages span lines (a tab-indented hint): one line for logs and the CLI."""
+    return " ".join(str(exc).split())
+
+
+def _is_permanent(text: str) -> bool:
+    return any(
+        marker in text
+        for marker in ("does not exist", "authentication failed", "no password supplied")
+    )

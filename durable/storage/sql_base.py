@@ -168,6 +168,38 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
         with self._auto() as tx:
             return tx.run("limit_key_buckets_prune", {"claim_queue": queue, "before": before})
 
+    def claim_suspect(self, queue: str, worker_id: str, token: str, now: int) -> Row | None:
+        params = {"claim_queue": queue, "worker_id": worker_id, "claim_token": token, "now": now}
+        with self._auto() as tx:
+            rows = tx.all("claim_suspect", params)
+        return rows[0] if rows else None
+
+    def suspect_waiting(self, queue: str, now: int) -> bool:
+        with self._read() as tx:
+            return tx.one("suspect_waiting", {"claim_queue": queue, "now": now}) is not None
+
+    def release_claim(
+        self, execution_id: str, token: str, now: int, wake_at: int, crash_error: str | None
+    ) -> bool:
+        params = {
+            "id": execution_id,
+            "token": token,
+            "now": now,
+            "wake_at": wake_at,
+            "crash": 0 if crash_error is None else 1,
+            "crash_error": crash_error,
+        }
+        with self._auto() as tx:
+            return tx.run("release_claim", params) == 1
+
+    def refund_death(self, execution_id: str) -> None:
+        with self._auto() as tx:
+            tx.run("refund_death", {"id": execution_id})
+
+    def release_token(self, token: str, now: int) -> int:
+        with self._auto() as tx:
+            return tx.run("release_token", {"token": token, "now": now})
+
     def save(self, checkpoint: Checkpoint) -> bool:
         now = checkpoint.now
         ex = checkpoint.execution
@@ -351,17 +383,32 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
             )
 
     def recover_stale(self, stale_before: int, now: int) -> list[Row]:
-        with self._auto() as tx:
-            return tx.all("recover_stale", {"stale_before": stale_before, "now": now})
+        recovered = []
+        with self._tx() as tx:
+            for row in tx.all("stale_claims", {"stale_before": stale_before}):
+                params = {
+                    "id": row["id"],
+                    "token": row["lock_token"],
+                    "stale_before": stale_before,
+                    "dead": row["dead"],
+                    "now": now,
+                }
+                counts = tx.one("recover_claim", params)
+                if counts is not None:  # the dead worker's id, as it was before the release
+                    del row["lock_token"]
+                    recovered.append({**row, **counts})
+        return recovered
 
     def release_worker_claims(self, worker_id: str, now: int) -> int:
         with self._auto() as tx:
             return tx.run("release_worker_claims", {"worker_id": worker_id, "now": now})
 
-    def heartbeat(self, worker: Row, now: int) -> None:
+    def heartbeat(self, worker: Row, now: int, tokens: list[str]) -> None:
         with self._tx() as tx:
             tx.run("upsert_worker", {"limits": None, "workflows": None, **worker, "now": now})
-            tx.run("heartbeat_claims", {"worker_id": worker["id"], "now": now})
+            if tokens:
+                params = {"worker_id": worker["id"], "now": now, "tokens": json.dumps(tokens)}
+                tx.run("heartbeat_claims", params)
 
     def remove_worker(self, worker_id: str) -> None:
         with self._auto() as tx:

@@ -12,10 +12,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
-from ..errors import SchemaError, StorageError
+from ..errors import DatabaseGoneError, SchemaError, StorageError, WriteRejectedError
 from .base import Row
 from .migrations import SCHEMA_TABLE_SQL, pending, split_statements
 from .sql_base import SqlStorage
@@ -77,28 +77,51 @@ class SqliteStorage(SqlStorage):
             raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from exc
         self._queries = load_queries("sqlite")
         self._closed = False
+        self._identity: tuple[int, int] | None = None
+        if path != ":memory:" and not path.startswith("file:"):
+            st = os.stat(path)
+            self._identity = (st.st_dev, st.st_ino)
 
     @contextmanager
     def _tx(self) -> Iterator[_SqliteTx]:
         with self._lock:
             self._check_open()
+            self._check_file()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StorageError(f"SQLite database {self.path!r} is unavailable: {exc}") from exc
+                raise _translate(exc, self.path, "cannot start a write") from exc
             try:
                 yield _SqliteTx(self._conn, self._queries)
+                self._conn.execute("COMMIT")
             except BaseException as exc:
-                self._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
+                self._rollback()
+                if isinstance(exc, sqlite3.Error | UnicodeError):
                     raise _translate(exc, self.path) from exc
                 raise
-            else:
-                try:
-                    self._conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    self._conn.execute("ROLLBACK")
-                    raise _translate(exc, self.path) from exc
+
+    def _rollback(self) -> None:
+        # SQLite itself rolls back on some errors (a full disk, an I/O error): a second
+        # ROLLBACK would only hide the real error under "no transaction is active"
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    def _check_file(self) -> None:
+        """Refuse to write once the database file was deleted or replaced: the commits
+        would go to a file nobody can open again."""
+        if self._identity is None:
+            return
+        try:
+            st = os.stat(self.path)
+            same = (st.st_dev, st.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            raise DatabaseGoneError(
+                f"the SQLite database file {self.path!r} was deleted or replaced while open; "
+                "nothing more is written to it (restore the file and restart)"
+            )
 
     @contextmanager
     def _read(self) -> Iterator[_SqliteTx]:
@@ -138,8 +161,8 @@ class SqliteStorage(SqlStorage):
         one namespace)."""
         done: list[str] = []
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
+                self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.execute(SCHEMA_TABLE_SQL)
                 for version, name, sql in pending("sqlite", self._applied()):
                     for statement in split_statements(sql):
@@ -151,7 +174,7 @@ class SqliteStorage(SqlStorage):
                     done.append(name)
                 self._conn.execute("COMMIT")
             except BaseException as exc:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 if isinstance(exc, sqlite3.Error):
                     raise SchemaError(f"migrating {self.path!r} failed: {exc}") from exc
                 raise
@@ -164,11 +187,24 @@ class SqliteStorage(SqlStorage):
                 self._conn.close()
 
 
-def _translate(exc: sqlite3.Error, path: str) -> StorageError:
+def _translate(exc: BaseException, path: str, doing: str = "") -> StorageError:
+    """A driver error as a StorageError with SQLite's own message (and what to do)."""
     text = str(exc)
+    where = f"SQLite database {path!r}"
     if "no such table" in text:
         return SchemaError(
             f"the database {path!r} has no Durable schema ({text}); run `durable migrate --app ...` "
             "or create the app with auto_migrate=True"
         )
-    return StorageError(f"SQLite error on {path!r}: {text}")
+    if isinstance(exc, UnicodeError | sqlite3.DataError) or "too big" in text:
+        return WriteRejectedError(f"{where} refused a value: {text}")
+    name = getattr(exc, "sqlite_errorname", "")
+    hint = ""
+    if "full" in text or name == "SQLITE_FULL":
+        hint = " (free disk space; the worker resumes by itself)"
+    elif "readonly" in text or name.startswith("SQLITE_READONLY"):
+        hint = " (make the file and its folder writable; the worker resumes by itself)"
+    elif name.startswith("SQLITE_IOERR") or "disk I/O" in text:
+        hint = " (check the disk; the worker resumes by itself)"
+    prefix = f"{where}: {doing}: " if doing else f"{where}: "
+    return StorageError(f"{prefix}{text}{hint}")

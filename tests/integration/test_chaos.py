@@ -16,8 +16,12 @@ few seconds, SIGKILLs a random worker and starts a replacement
   worker was killed in the instant between its final commit and the publish
   (counted and bounded: see docs/production.md).
 
-Sizes: DURABLE_CHAOS_RUNS (PostgreSQL, default 2000) and
-DURABLE_CHAOS_SQLITE_RUNS (default 1000).
+A PostgreSQL phase also terminates the workers' database connections every
+0.5 s (``pg_terminate_backend``) on top of the SIGKILLs.
+
+Sizes: DURABLE_CHAOS_RUNS (PostgreSQL, default 2000), DURABLE_CHAOS_KILL_RUNS
+(the connection-killing phase, default 300) and DURABLE_CHAOS_SQLITE_RUNS
+(default 1000).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from durable import Durable, Retry, Workflow, step
 from durable.runtime import current_runtime
 from durable.wait import sleep as durable_sleep
 from durable.wait import wait_for_event
+from tests.support.faults import ConnectionKiller
 from tests.support.procs import spawn, wait_until
 
 pytestmark = pytest.mark.slow
@@ -159,13 +164,17 @@ class Cluster:
         self.kills: list[int] = []  # epoch ms of each SIGKILL
         self.started = 0
 
-    def spawn(self, role: str, *args: str) -> Any:
+    def spawn(self, role: str, *args: str, url: str | None = None) -> Any:
         self.started += 1
         return spawn(
-            ["-m", "tests.integration.test_chaos", role, self.url, *args],
+            ["-m", "tests.integration.test_chaos", role, url or self.url, *args],
             env=self.env,
             log=self.tmp / f"{role}-{self.started}.log",
         )
+
+    def spawn_plain(self, role: str, *args: str) -> Any:
+        """A process whose connections are never killed (sender, consumer)."""
+        return self.spawn(role, *args, url=self.url.split("?")[0])
 
     def kill_one(self, rng: random.Random) -> None:
         victim = rng.choice(self.workers)
@@ -182,14 +191,31 @@ class Cluster:
             proc.wait(60)
 
 
-def run_chaos(url: str, tmp: Path, runs: int, workers: int, kill_every: float) -> None:
+def run_chaos(
+    url: str,
+    tmp: Path,
+    runs: int,
+    workers: int,
+    kill_every: float,
+    kill_connections_every: float | None = None,
+) -> None:
     rng = random.Random(5)
     app = _app(url)
     app.migrate()
     cluster = Cluster(url, tmp)
-    consumer = cluster.spawn("consumer", str(tmp / "ready"), str(tmp / "seen.log"))
+    killer = None
+    if kill_connections_every is not None:
+        # the workers' connections (and only theirs) are terminated over and over
+        cluster.url = f"{url}?application_name=chaos-worker"
+        admin, database = url.rsplit("/", 1)
+        killer = ConnectionKiller(
+            f"{admin}/postgres", database, kill_connections_every, "chaos-worker"
+        )
+    consumer = cluster.spawn_plain("consumer", str(tmp / "ready"), str(tmp / "seen.log"))
     wait_until(lambda: (tmp / "ready").exists(), 60, what="the consumer to subscribe")
     cluster.workers = [cluster.spawn("worker") for _ in range(workers)]
+    if killer is not None:
+        killer.__enter__()
 
     specs = [
         {"i": i, "retry": i % 3 == 0, "sleep": i % 5 == 0, "event": i % 4 == 0} for i in range(runs)
@@ -199,14 +225,15 @@ def run_chaos(url: str, tmp: Path, runs: int, workers: int, kill_every: float) -
         app.engine.insert(rows[i : i + 200])
     event_runs = [row["id"] for row, spec in zip(rows, specs, strict=True) if spec["event"]]
     (tmp / "todo").write_text("\n".join(event_runs))
-    sender = cluster.spawn("sender", str(tmp / "todo"), str(tmp / "sent.log"))
+    sender = cluster.spawn_plain("sender", str(tmp / "todo"), str(tmp / "sent.log"))
 
     def all_done() -> bool:
         counts = app.storage.status_counts(None)
         return sum(r["n"] for r in counts if r["status"] == "completed") == runs
 
     next_kill = time.monotonic() + kill_every
-    deadline = time.monotonic() + 60 + runs * 0.03
+    # every dropped connection costs the attempt in flight: that phase is slower
+    deadline = time.monotonic() + 60 + runs * (0.03 if killer is None else 0.3)
     try:
         while not all_done():
             if time.monotonic() > deadline:
@@ -216,8 +243,14 @@ def run_chaos(url: str, tmp: Path, runs: int, workers: int, kill_every: float) -
                 next_kill = time.monotonic() + kill_every
             time.sleep(0.2)
         assert sender.wait(120) == 0
+        if killer is not None:
+            killer.__exit__()
+            assert killer.kills > 0
+            print("chaos: worker connections killed:", killer.kills)
         check_outcome(app, tmp, cluster, [r["id"] for r in rows], event_runs)
     finally:
+        if killer is not None:
+            killer.__exit__()
         cluster.stop()
         consumer.send_signal(signal.SIGTERM)
         consumer.wait(60)
@@ -308,6 +341,14 @@ def _inbox_rows(app: Durable) -> list[tuple[Any, ...]]:
 def test_chaos_postgres(pg_url: str, tmp_path: Path) -> None:
     runs = int(os.environ.get("DURABLE_CHAOS_RUNS", "2000"))
     run_chaos(pg_url, tmp_path, runs, workers=3, kill_every=1.5)
+
+
+@pytest.mark.timeout(600)
+def test_chaos_postgres_connections_killed(pg_url: str, tmp_path: Path) -> None:
+    """Workers SIGKILLed at random, and their database connections terminated every
+    0.5 s (``pg_terminate_backend``) while runs flow: the same outcome."""
+    runs = int(os.environ.get("DURABLE_CHAOS_KILL_RUNS", "300"))
+    run_chaos(pg_url, tmp_path, runs, workers=3, kill_every=3.0, kill_connections_every=0.5)
 
 
 @pytest.mark.timeout(600)

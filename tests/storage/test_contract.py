@@ -243,8 +243,9 @@ def test_stale_claims_are_recovered_exactly_once(store):
 
 
 def test_heartbeat_keeps_claims_fresh_and_lists_workers(store):
-    store.create_executions([execution()], NOW)
-    claim_one(store, worker="w1")
+    store.create_executions([execution(), execution(), execution()], NOW)
+    running = [claim_one(store, worker="w1"), claim_one(store, worker="w1")]
+    forgotten = claim_one(store, worker="w1")
     worker = {
         "id": "w1",
         "hostname": "h",
@@ -252,11 +253,67 @@ def test_heartbeat_keeps_claims_fresh_and_lists_workers(store):
         "queues": json.dumps({"default": 2}),
         "running": 1,
     }
-    store.heartbeat(worker, NOW + 50)
-    assert store.recover_stale(NOW + 10, NOW + 60) == []
+    store.heartbeat(worker, NOW + 50, [row["lock_token"] for row in running])
+    recovered = store.recover_stale(NOW + 10, NOW + 60)
+    # only the claims a thread runs are kept fresh: the forgotten one goes stale; its
+    # worker is alive, so it is an orphan, not a death on the run's budget
+    assert [(r["id"], r["locked_by"], r["deaths"]) for r in recovered] == [
+        (forgotten["id"], "w1", 0)
+    ]
     assert [w["id"] for w in store.list_workers()] == ["w1"]
     assert store.delete_dead_workers(NOW + 100) == 1
-    assert store.release_worker_claims("w1", NOW + 60) == 1
+    assert store.release_worker_claims("w1", NOW + 60) == 2
+
+
+def test_the_claim_never_takes_a_terminal_run_and_suspects_run_alone(store):
+    done, suspect, plain = execution(), execution(wake_at=NOW - 2), execution(wake_at=NOW - 1)
+    store.create_executions([done, suspect, plain], NOW)
+    rows = store.claim("default", 3, "w1", "t1", NOW)
+    assert len(rows) == 3
+    by_id = {r["id"]: r for r in rows}
+    finished = save_fields(by_id[done["id"]], status="completed", new_token=None, locked_by=None)
+    assert store.save(Checkpoint({**finished, "wake_at": NOW}, NOW))  # even with a wake time
+    assert len(store.recover_stale(NOW + 1, NOW + 2)) == 2  # the worker died
+    # one death isolates nobody: both are claimed (and their second worker dies too)
+    assert len(store.claim("default", 3, "w1", "t1", NOW + 2)) == 2
+    assert len(store.recover_stale(NOW + 3, NOW + 4)) == 2
+    # a plain claim takes neither the finished run nor a suspect (two deaths)
+    assert [r["id"] for r in store.claim("default", 3, "w2", "t2", NOW + 4)] == []
+    for r in (suspect, plain):
+        assert store.get_execution(r["id"])["deaths"] == 2
+    assert store.suspect_waiting("default", NOW + 4)
+    first = store.claim_suspect("default", "w2", "t3", NOW + 4)
+    assert first is not None and first["id"] in (suspect["id"], plain["id"])
+    assert store.claim_suspect("default", "w2", "t3", NOW + 4)["id"] != first["id"]
+    # a checkpoint clears the suspicion: the run is claimable as usual again
+    cleared = save_fields(first, status="pending", new_token=None, locked_by=None, wake_at=NOW)
+    assert store.save(Checkpoint(cleared, NOW + 5))
+    assert store.get_execution(first["id"])["crashes"] == 0
+    assert [r["id"] for r in store.claim("default", 3, "w2", "t4", NOW + 5)] == [first["id"]]
+
+
+def test_release_claim_keeps_the_stored_state_and_counts_a_crash(store):
+    store.create_executions([execution()], NOW)
+    row = claim_one(store)
+    assert not store.release_claim(row["id"], "not-mine", NOW, NOW + 5, None)
+    assert store.release_claim(row["id"], row["lock_token"], NOW, NOW + 5, '{"type":"Boom"}')
+    stored = store.get_execution(row["id"])
+    assert (stored["status"], stored["lock_token"], stored["wake_at"]) == ("pending", None, NOW + 5)
+    assert (stored["crashes"], stored["deaths"], stored["crash_error"]) == (1, 0, '{"type":"Boom"}')
+    again = claim_one(store, now=NOW + 5)
+    assert store.release_token(again["lock_token"], NOW + 6) == 1
+    assert store.get_execution(row["id"])["lock_token"] is None
+
+
+def test_a_death_is_taken_back_never_below_zero(store):
+    store.create_executions([execution()], NOW)
+    claim_one(store, worker="gone")
+    [recovered] = store.recover_stale(NOW + 1, NOW + 2)
+    assert (recovered["crashes"], recovered["deaths"]) == (1, 1)
+    store.refund_death(recovered["id"])
+    store.refund_death(recovered["id"])  # once only: nothing left to take back
+    stored = store.get_execution(recovered["id"])
+    assert (stored["crashes"], stored["deaths"]) == (0, 0)
 
 
 def wait_row(execution_id: str, **extra) -> dict:

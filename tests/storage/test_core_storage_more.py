@@ -56,7 +56,7 @@ def test_a_reopened_wait_is_pending_again_without_its_value(backend: StorageBack
 def test_a_removed_worker_is_no_longer_listed(backend: StorageBackend) -> None:
     for worker_id in ("w1", "w2"):
         worker = {"id": worker_id, "hostname": "h", "pid": 1, "queues": "{}", "running": 0}
-        backend.heartbeat(worker, NOW)
+        backend.heartbeat(worker, NOW, [])
     backend.remove_worker("w1")
     backend.remove_worker("w1")
     assert [w["id"] for w in backend.list_workers()] == ["w2"]

@@ -78,8 +78,12 @@ lock_token = :claim_token, locked_by = :worker_id, heartbeat_at = :now,
 -- name: _claimable
 -- a run the claim of a queue may take now (limited claims use it too: sql/limits.sql)
 queue = :claim_queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
+  AND deaths < 2 AND status NOT IN /*> _terminal_statuses */
 
 -- name: _ready
+-- never a terminal run, whatever its wake time; suspects (two worker deaths or more
+-- since their last checkpoint) only through
+-- claim_suspect, by a worker that runs them alone
 SELECT id FROM executions
 WHERE /*> _claimable */ AND /*> _known_workflow */
 ORDER BY priority DESC, wake_at
@@ -90,13 +94,32 @@ UPDATE executions SET /*> _claim_set */
 WHERE id IN (/*> _ready */)
 RETURNING *
 
+-- name: _ready_suspect
+SELECT id FROM executions
+WHERE queue = :claim_queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
+  AND deaths >= 2
+  AND status NOT IN /*> _terminal_statuses */
+ORDER BY priority DESC, wake_at
+LIMIT 1
+
+-- name: claim_suspect
+UPDATE executions SET /*> _claim_set */
+WHERE id IN (/*> _ready_suspect */)
+RETURNING *
+
+-- name: suspect_waiting
+SELECT id FROM executions
+WHERE queue = :claim_queue AND lock_token IS NULL AND wake_at IS NOT NULL AND wake_at <= :now
+  AND deaths >= 2
+LIMIT 1
+
 -- name: _save_set
 status = :status, context = :context, current_step = :current_step,
   attempts = :attempts, result = :result, error = :error, queue = :queue,
   wake_at = CASE WHEN :suspend = 1 AND wakeups <> :seen_wakeups THEN :now
     ELSE CAST(:wake_at AS BIGINT) END,
   lock_token = :new_token, locked_by = :locked_by, deadline_at = :deadline_at,
-  completed_at = :completed_at, updated_at = :now
+  completed_at = :completed_at, updated_at = :now, crashes = 0, deaths = 0
 
 -- name: save_execution
 UPDATE executions SET /*> _save_set */
@@ -105,7 +128,7 @@ WHERE id = :id AND lock_token = :token
 -- name: save_progress
 -- the common mid-run checkpoint: only columns no index covers change
 UPDATE executions SET context = :context, current_step = :current_step, attempts = :attempts,
-  deadline_at = :deadline_at, updated_at = :now
+  deadline_at = :deadline_at, updated_at = :now, crashes = 0, deaths = 0
 WHERE id = :id AND lock_token = :token
 
 -- name: insert_step
@@ -213,11 +236,23 @@ UPDATE executions SET status = 'pending', error = NULL, result = NULL, attempts 
   wake_at = :now, completed_at = NULL, deadline_at = NULL, updated_at = :now
 WHERE id = :id AND status = 'failed' AND lock_token IS NULL
 
--- name: recover_stale
+-- name: stale_claims
+-- dead: the claiming worker stopped heart-beating too (not a claim merely orphaned by a
+-- commit whose outcome its live worker could not learn)
+SELECT e.id, e.workflow_name, e.locked_by, e.lock_token, e.current_step,
+  CASE WHEN w.heartbeat_at IS NULL OR w.heartbeat_at < :stale_before THEN 1 ELSE 0 END AS dead
+FROM executions e LEFT JOIN workers w ON w.id = e.locked_by
+WHERE e.lock_token IS NOT NULL AND e.heartbeat_at < :stale_before
+ORDER BY e.heartbeat_at
+
+-- name: recover_claim
+-- the worker died (or lost the database) holding the claim: one more death on the run's
+-- budget; it becomes a suspect, run alone until its next checkpoint
 UPDATE executions SET lock_token = NULL, locked_by = NULL, wake_at = :now, updated_at = :now,
-  status = CASE WHEN status = 'running' THEN 'pending' ELSE status END
-WHERE lock_token IS NOT NULL AND heartbeat_at < :stale_before
-RETURNING id, workflow_name, locked_by
+  status = CASE WHEN status = 'running' THEN 'pending' ELSE status END,
+  crashes = crashes + :dead, deaths = deaths + :dead
+WHERE id = :id AND lock_token = :token AND heartbeat_at < :stale_before
+RETURNING id, crashes, deaths
 
 -- name: release_worker_claims
 UPDATE executions SET lock_token = NULL, locked_by = NULL, wake_at = :now, updated_at = :now,
@@ -225,7 +260,30 @@ UPDATE executions SET lock_token = NULL, locked_by = NULL, wake_at = :now, updat
 WHERE locked_by = :worker_id AND lock_token IS NOT NULL
 
 -- name: heartbeat_claims
-UPDATE executions SET heartbeat_at = :now WHERE locked_by = :worker_id AND lock_token IS NOT NULL
+-- only the claims a thread of this worker is running (a JSON array of lock tokens)
+UPDATE executions SET heartbeat_at = :now
+WHERE locked_by = :worker_id AND lock_token IN (SELECT value FROM json_each(:tokens))
+
+-- name: release_claim
+-- after an executor failure: the claim ends with the run as stored (never a status from
+-- memory); a crash counts on the run's budget
+UPDATE executions SET lock_token = NULL, locked_by = NULL, wake_at = :wake_at, updated_at = :now,
+  status = CASE WHEN status = 'running' THEN 'pending' ELSE status END,
+  crashes = crashes + :crash, crash_error = COALESCE(:crash_error, crash_error)
+WHERE id = :id AND lock_token = :token
+  AND status NOT IN /*> _terminal_statuses */
+
+-- name: refund_death
+-- the worker charged with a death was alive after all (its claim was recovered while
+-- it could not reach the database): take the death back
+UPDATE executions SET deaths = deaths - 1, crashes = crashes - 1
+WHERE id = :id AND deaths > 0 AND crashes > 0
+
+-- name: release_token
+-- a claim taken in a commit whose outcome was unknown, that no thread runs
+UPDATE executions SET lock_token = NULL, locked_by = NULL, wake_at = :now, updated_at = :now,
+  status = CASE WHEN status = 'running' THEN 'pending' ELSE status END
+WHERE lock_token = :token
 
 -- name: upsert_worker
 INSERT INTO workers (id, hostname, pid, queues, limits, workflows, running, started_at,

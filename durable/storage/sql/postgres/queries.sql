@@ -43,3 +43,23 @@ WITH upd AS (
 )
 SELECT (SELECT count(*) FROM upd) AS n, (SELECT count(*) FROM notified) AS sent,
   (SELECT row_to_json(c) FROM claimed c LIMIT 1) AS next_row
+
+-- name: stale_claims
+SELECT e.id, e.workflow_name, e.locked_by, e.lock_token, e.current_step,
+  CASE WHEN w.heartbeat_at IS NULL OR w.heartbeat_at < :stale_before THEN 1 ELSE 0 END AS dead
+FROM executions e LEFT JOIN workers w ON w.id = e.locked_by
+WHERE e.lock_token IS NOT NULL AND e.heartbeat_at < :stale_before
+ORDER BY e.heartbeat_at
+FOR UPDATE OF e SKIP LOCKED
+
+-- name: heartbeat_claims
+-- only the claims a thread of this worker is running (a JSON array of lock tokens)
+UPDATE executions SET heartbeat_at = :now
+WHERE locked_by = :worker_id
+  AND lock_token IN (SELECT jsonb_array_elements_text(CAST(:tokens AS jsonb)))
+
+-- name: claim_suspect
+WITH ready AS (/*> _ready_suspect */ FOR UPDATE SKIP LOCKED)
+UPDATE executions SET /*> _claim_set */
+FROM ready WHERE executions.id = ready.id
+RETURNING executions.*
