@@ -268,17 +268,17 @@ def test_heartbeat_keeps_claims_fresh_and_lists_workers(store):
 def test_the_claim_never_takes_a_terminal_run_and_suspects_run_alone(store):
     done, suspect, plain = execution(), execution(wake_at=NOW - 2), execution(wake_at=NOW - 1)
     store.create_executions([done, suspect, plain], NOW)
-    rows = store.claim("default", 3, "w1", "t1", NOW)
+    rows = store.claim("default", 3, "w1", "t1", NOW, KNOWN)
     assert len(rows) == 3
     by_id = {r["id"]: r for r in rows}
     finished = save_fields(by_id[done["id"]], status="completed", new_token=None, locked_by=None)
     assert store.save(Checkpoint({**finished, "wake_at": NOW}, NOW))  # even with a wake time
     assert len(store.recover_stale(NOW + 1, NOW + 2)) == 2  # the worker died
     # one death isolates nobody: both are claimed (and their second worker dies too)
-    assert len(store.claim("default", 3, "w1", "t1", NOW + 2)) == 2
+    assert len(store.claim("default", 3, "w1", "t1", NOW + 2, KNOWN)) == 2
     assert len(store.recover_stale(NOW + 3, NOW + 4)) == 2
     # a plain claim takes neither the finished run nor a suspect (two deaths)
-    assert [r["id"] for r in store.claim("default", 3, "w2", "t2", NOW + 4)] == []
+    assert [r["id"] for r in store.claim("default", 3, "w2", "t2", NOW + 4, KNOWN)] == []
     for r in (suspect, plain):
         assert store.get_execution(r["id"])["deaths"] == 2
     assert store.suspect_waiting("default", NOW + 4)
@@ -289,7 +289,7 @@ def test_the_claim_never_takes_a_terminal_run_and_suspects_run_alone(store):
     cleared = save_fields(first, status="pending", new_token=None, locked_by=None, wake_at=NOW)
     assert store.save(Checkpoint(cleared, NOW + 5))
     assert store.get_execution(first["id"])["crashes"] == 0
-    assert [r["id"] for r in store.claim("default", 3, "w2", "t4", NOW + 5)] == [first["id"]]
+    assert [r["id"] for r in store.claim("default", 3, "w2", "t4", NOW + 5, KNOWN)] == [first["id"]]
 
 
 def test_release_claim_keeps_the_stored_state_and_counts_a_crash(store):

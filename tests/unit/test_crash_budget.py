@@ -74,9 +74,14 @@ def test_worker_deaths_fail_the_run_that_causes_them_not_its_neighbours() -> Non
 
         # the poison kills the worker that holds both, twice: each is charged two deaths
         for _ in range(2):
-            storage.claim("default", 2, "doomed", new_token(), t.clock.now_ms())
+            storage.claim(
+                "default", 2, "doomed", new_token(), t.clock.now_ms(), t.app.engine.known()
+            )
             worker_dies([poison, neighbour])
-        assert storage.claim("default", 2, "w", new_token(), t.clock.now_ms()) == []
+        assert (
+            storage.claim("default", 2, "w", new_token(), t.clock.now_ms(), t.app.engine.known())
+            == []
+        )
         # suspects run alone, one at a time: the neighbour completes and is cleared
         assert t._worker.run_once() == 1
         assert t.app.get_execution(neighbour).status == "completed"
