@@ -34,6 +34,7 @@ from .models import (
     StepExecution,
 )
 from .notify import Notifier
+from .observe import default_observers
 from .pubsub import Bus, PubSub, Subscription
 from .query import Query
 from .queue.worker import Worker
@@ -91,6 +92,7 @@ class Durable:
         storage_options: Mapping[str, Any] | None = None,
         log_capture: bool | LogCapture | None = True,
         retention: Retention | Mapping[str, Any] | None = None,
+        telemetry: bool | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or ":" in name:
             raise ConfigurationError(f"name must be a non-empty string without ':', got {name!r}")
@@ -155,6 +157,8 @@ class Durable:
             config=config,
             limits=limits,
         )
+        # logs always; OpenTelemetry with telemetry=True, or None and it is installed
+        self.engine.observer = default_observers(self.engine, telemetry)
         self.engine.register(workflows)
         self.query: Query = self.engine.query
         self._auto_migrate = auto_migrate

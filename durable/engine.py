@@ -7,6 +7,7 @@ each operation exists once.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -28,6 +29,7 @@ from .inputs import validate
 from .limits import QueueLimits, check_limits, run_keys
 from .models import TERMINAL_STATUSES, Execution
 from .notify import Notifier
+from .observe import Observers
 from .pubsub import PubSub
 from .pubsub.payloads import input_payload, workflow_payload
 from .query import Query
@@ -63,6 +65,7 @@ class Engine:
         config: EngineConfig,
         rand: Callable[[], float] = random.random,
         limits: Mapping[str, QueueLimits] | None = None,
+        observer: Observers | None = None,
     ) -> None:
         self.name = name
         self.storage = storage
@@ -74,6 +77,8 @@ class Engine:
         self.query = Query(storage)
         #: fleet-wide limits per queue (see durable/limits.py), enforced in the claim
         self.limits: dict[str, QueueLimits] = check_limits(limits)
+        #: logging and telemetry (durable.observe): told of attempts, endings, recoveries
+        self.observer = observer if observer is not None else Observers()
         self.registry: dict[str, Workflow] = {}  # the newest version of each name
         self.versions: dict[str, dict[str | None, Workflow]] = {}
         self._known = KnownWorkflows.of({})
@@ -176,6 +181,7 @@ class Engine:
             queues = wf.queues() | {queue or first_queue}
             # computed once, when the run starts: a key function that fails fails this start
             limit_keys = run_keys(self.limits, queues, wf.name, input) if self.limits else None
+        carrier = self.observer.trace_context(name, run_id, parent_id)
         return {
             "id": run_id,
             "workflow_name": name,
@@ -192,6 +198,7 @@ class Engine:
             "schedule_tick_at": schedule_tick_at,
             "wake_at": self.clock.now_ms() if wake_at is None else wake_at,
             "limit_keys": limit_keys,
+            "trace_context": json.dumps(carrier) if carrier else None,
         }
 
     def start(
@@ -246,6 +253,7 @@ class Engine:
             "workflow_started", lambda: workflow_payload(full), execution_id=row["id"]
         )
         self.notifier.notify(row["queue"])
+        self.observer.run_created(row)
 
     def child_row(
         self, ref: Workflow | str, input: Any, rt: StepRuntime, queue: str | None, seq: int
@@ -403,6 +411,7 @@ class Engine:
                 self.notifier.notify(row["queue"])
                 continue
             self.pubsub.broadcast_workflow("workflow_cancelled", workflow_payload(row, error=error))
+            self.observer.run_ended(row, "cancelled", error)
             if row["parent_id"]:
                 self.notifier.notify("*")
         return rows

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..observe.logs import configure_logging
 from .loading import load_app
 
 
@@ -36,6 +37,13 @@ def _load_object(spec: str, option: str) -> Any:
     "--grace", default=3.0, show_default=True, help="seconds open streams get at shutdown"
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (the server's logs too)",
+)
 @click.pass_context
 def dashboard(
     ctx: click.Context,
@@ -48,6 +56,7 @@ def dashboard(
     root_path: str,
     grace: float,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Serve the web dashboard (live runs, inputs, schedules, workers; actions audited)."""
     try:
@@ -58,6 +67,7 @@ def dashboard(
         raise click.ClickException(
             f"the dashboard needs its extra: pip install 'durable[dashboard]' ({exc})"
         ) from exc
+    configure_logging(log_level, log_format)
     obj = ctx.find_root().obj or {}
     app = obj.get("app") or load_app(obj.get("app_spec"), obj.get("name"), obj.get("schema"))
     asgi = create_app(
@@ -74,5 +84,7 @@ def dashboard(
         port=port,
         root_path=root_path,
         log_level=log_level.lower(),
+        # json: uvicorn's loggers propagate to the root handler set up above
+        log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=max(int(grace), 1),
     )

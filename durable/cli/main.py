@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..errors import DurableError
+from ..observe.logs import configure_logging
 from . import events, ops, runs, schedules
 from .dashboard import dashboard as dashboard_command
 from .loading import load_app
@@ -173,14 +174,24 @@ def _parse_queues(values: tuple[str, ...], concurrency: int) -> dict[str, int] |
     "--grace", default=30.0, show_default=True, help="seconds in-flight steps get at shutdown"
 )
 @click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line with the record's fields",
+)
 @click.pass_context
 def worker(
-    ctx: click.Context, queues: tuple[str, ...], concurrency: int, grace: float, log_level: str
+    ctx: click.Context,
+    queues: tuple[str, ...],
+    concurrency: int,
+    grace: float,
+    log_level: str,
+    log_format: str,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (graceful: in-flight steps finish or are released)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level, log_format)
     app = get_app(ctx)
     chosen = _parse_queues(queues, concurrency)
     if chosen is None and concurrency != 10:

@@ -97,6 +97,7 @@ class Attempt:
                 row["logs"] = codec.encode(self.rt.logs, "captured logs")
             except Exception:  # logs never cost the attempt its result
                 row["logs"] = None
+        self.rt.engine.observer.attempt_ended(self.rt.workflow_name, row)
         return row
 
 
@@ -106,6 +107,7 @@ def begin(driver: Driver, run: RunState, step: Step, step_type: str = "step") ->
     rt = StepRuntime(driver.engine, run.id, run.workflow_name, run.token, step.name, number)
     row = step_row(run, step.name, step_type, driver.now, number)
     driver.pub_step("step_started", row)
+    driver.engine.observer.attempt_started(run.workflow_name, row)
     return Attempt(step, rt, row)
 
 

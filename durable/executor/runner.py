@@ -69,6 +69,8 @@ class Runner:
         """
         run = RunState.from_claim(row)
         run.claim_next = claim_next
+        observer = self.engine.observer
+        observer.run_claimed(run.row)
         self.pub_workflow("workflow_resumed", run)
         try:
             self._drive(run)
@@ -78,6 +80,8 @@ class Runner:
         except Exception as exc:
             log.exception("execution %s: the executor failed; settling the claim", run.id)
             settle_claim(self.engine, run, exc, self.should_stop)
+        finally:
+            observer.run_released(run.row)
         claimed = run.releasing.claimed if run.releasing is not None else []
         return claimed[0] if claimed else None
 
@@ -348,6 +352,7 @@ class Runner:
         if planned is not None:
             cp.messages = planned[0]
         self.save(run, cp)
+        self.engine.observer.run_ended(run.row, status, run.error)
         if planned is not None:
             planned[1]()
             return

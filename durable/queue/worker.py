@@ -394,16 +394,7 @@ class Worker:
         now = engine.clock.now_ms()
         stale_before = now - int(engine.config.stale_timeout_seconds * 1000)
         recovered = engine.storage.recover_stale(stale_before, now)
-        for row in recovered:
-            log.warning(
-                "recovered execution %s of %s at step %r: worker %s stopped heart-beating "
-                "(%d deaths on this run since its last checkpoint)",
-                row["id"],
-                row["workflow_name"],
-                row.get("current_step"),
-                row["locked_by"],
-                row.get("deaths", 0),
-            )
+        engine.observer.runs_recovered(recovered, self.id)
         if recovered:
             engine.notifier.notify("*")
         engine.storage.delete_dead_workers(now - int(engine.config.stale_timeout_seconds * 10_000))

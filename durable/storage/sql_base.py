@@ -27,6 +27,7 @@ TERMINAL = TERMINAL_STATUSES
 
 _EXEC_DEFAULTS: dict[str, Any] = {
     "workflow_version": None,
+    "trace_context": None,
     "status": "pending",
     "priority": 0,
     "input": None,

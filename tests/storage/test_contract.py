@@ -237,6 +237,8 @@ def test_stale_claims_are_recovered_exactly_once(store):
     for t in threads:
         t.join()
     assert sorted(len(r) for r in results) == [0, 0, 1]
+    # the dead worker is named (not the NULL the UPDATE left behind)
+    assert [r[0]["locked_by"] for r in results if r] == ["w1"]
     recovered = store.get_execution(row["id"])
     assert recovered["lock_token"] is None and recovered["status"] == "pending"
     assert not store.save(Checkpoint(save_fields(row), NOW))  # the old owner is fenced off

@@ -8,10 +8,10 @@
 -- second time; the caller reads the stored run in the same transaction
 INSERT INTO executions (id, workflow_name, workflow_version, status, queue, priority, input,
   context, current_step, attempts, parent_id, parent_step, schedule_name, schedule_tick_at, wake_at,
-  limit_keys, created_at, updated_at)
+  limit_keys, trace_context, created_at, updated_at)
 VALUES (:id, :workflow_name, :workflow_version, :status, :queue, :priority, :input,
   :context, :current_step, '{}', :parent_id, :parent_step, :schedule_name, :schedule_tick_at, :wake_at,
-  :limit_keys, :now, :now)
+  :limit_keys, :trace_context, :now, :now)
 ON CONFLICT (id) DO NOTHING
 
 -- name: get_execution
