@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from . import checks
 from .clock import Clock, SystemClock, to_ms
@@ -42,20 +42,10 @@ from .retention import Retention, RetentionPass
 from .scheduler.manager import ScheduleManager
 from .signals import open_signals
 from .storage import StorageBackend, WaitFilter, open_storage
+from .twins import async_twin
 from .workflow import Workflow
 
 log = logging.getLogger("durable")
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
-    @functools.wraps(fn)
-    async def twin(*args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
-    twin.__doc__ = f"Async form of :meth:`{fn.__name__}` (runs it off the event loop)."
-    return twin
 
 
 class Durable:
@@ -444,7 +434,7 @@ class Durable:
         """Exactly the queues the registered workflows and their steps use."""
         return dict.fromkeys(sorted(self.engine.queues()), 10)
 
-    def start_worker(self, queues: Mapping[str, int] | None = None, **options: Any) -> Worker:
+    def start_worker(self, /, queues: Mapping[str, int] | None = None, **options: Any) -> Worker:
         """Start a worker in background threads of this process (one per app)."""
         if self._worker is not None:
             raise InvalidStateError("this app already runs a worker; call stop_worker() first")
@@ -516,21 +506,76 @@ class Durable:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ---- async forms ------------------------------------------------------------------
+    async def __aenter__(self) -> Durable:
+        return self
 
-    start_async = _async_twin(start)
-    start_many_async = _async_twin(start_many)
-    get_execution_async = _async_twin(get_execution)
-    list_executions_async = _async_twin(list_executions)
-    list_steps_async = _async_twin(list_steps)
-    list_children_async = _async_twin(list_children)
-    wait_for_completion_async = _async_twin(wait_for_completion)
-    result_async = _async_twin(result)
-    cancel_async = _async_twin(cancel)
-    retry_async = _async_twin(retry)
-    send_event_async = _async_twin(send_event)
-    provide_input_async = _async_twin(provide_input)
-    list_pending_inputs_async = _async_twin(list_pending_inputs)
-    list_pending_events_async = _async_twin(list_pending_events)
-    cancel_wait_async = _async_twin(cancel_wait)
-    migrate_async = _async_twin(migrate)
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close_async()
+
+    # ---- async forms (durable.twins: each runs its sync verb off the event loop) --------
+
+    start_async = async_twin(start)
+    start_many_async = async_twin(start_many)
+    get_execution_async = async_twin(get_execution)
+    list_executions_async = async_twin(list_executions)
+    list_steps_async = async_twin(list_steps)
+    list_children_async = async_twin(list_children)
+    cancel_async = async_twin(cancel)
+    retry_async = async_twin(retry)
+    send_event_async = async_twin(send_event)
+    provide_input_async = async_twin(provide_input)
+    list_pending_inputs_async = async_twin(list_pending_inputs)
+    list_pending_events_async = async_twin(list_pending_events)
+    cancel_wait_async = async_twin(cancel_wait)
+    migrate_async = async_twin(migrate)
+    pending_migrations_async = async_twin(pending_migrations)
+    subscribe_async = async_twin(subscribe)
+    start_worker_async = async_twin(start_worker)
+    stop_worker_async = async_twin(stop_worker)
+    close_async = async_twin(close)
+
+    async def wait_for_completion_async(
+        self, execution_id: str, timeout: float | None = None
+    ) -> Execution:
+        """Async form of :meth:`wait_for_completion`: waits on the run's events without
+        holding a thread (each read of the run goes off the event loop)."""
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._ready)
+        deadline = None if timeout is None else loop.time() + timeout
+        sub = self._try_subscribe(self.pubsub.workflow_topic(execution_id))
+        try:
+            while True:
+                execution = await asyncio.to_thread(self.query.get_execution, execution_id)
+                if execution.is_finished:
+                    return execution
+                left = 0.25 if deadline is None else min(0.25, deadline - loop.time())
+                if left <= 0:
+                    raise TimeoutError(
+                        f"execution {execution_id} is still {execution.status.value}"
+                    )
+                if sub is None:
+                    await asyncio.sleep(left)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sub._aget(), left)
+        finally:
+            if sub is not None:
+                self.pubsub.unsubscribe(sub)
+
+    async def result_async(self, execution_id: str, timeout: float | None = None) -> Any:
+        """Async form of :meth:`result` (waits without holding a thread)."""
+        execution = await self.wait_for_completion_async(execution_id, timeout)
+        if execution.status.value != "completed":
+            raise StepError(execution.error or {"type": execution.status.value, "message": ""})
+        return execution.result
+
+    async def run_worker_async(
+        self, queues: Mapping[str, int] | None = None, grace_seconds: float = 30.0
+    ) -> None:
+        """Run a worker until this task is cancelled, then stop it gracefully (in-flight
+        steps get ``grace_seconds``). For an asyncio host's lifespan."""
+        await self.start_worker_async(queues)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.shield(self.stop_worker_async(grace_seconds))

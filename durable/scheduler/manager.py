@@ -16,14 +16,12 @@ history: delete it, or enable it, by hand.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .. import codec
 from ..checks import count
@@ -32,6 +30,7 @@ from ..errors import DefinitionError, DurableError
 from ..models import ScheduleInfo, ms_to_datetime
 from ..pubsub.payloads import schedule_toggled_payload, schedule_triggered_payload
 from ..storage import Row, ScheduleStorage
+from ..twins import async_twin
 from ..workflow import Workflow
 from .cron import zone
 from .schedule import Schedule, ScheduleExistsError, ScheduleNotFoundError, Timing
@@ -42,21 +41,10 @@ if TYPE_CHECKING:
     from ..queue.worker import Worker
 
 log = logging.getLogger("durable.scheduler")
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _UPDATABLE = ("cron", "every", "timezone", "input", "queue", "priority", "catch_up", "overlap")
 _TIMING = ("cron", "every_ms", "timezone")
 _DEFINITION = ("workflow_name", *_TIMING, "input", "queue", "priority", "catch_up", "overlap")
-
-
-def _async_twin(fn: Callable[P, R]) -> Callable[P, Any]:
-    @functools.wraps(fn)
-    async def twin(*args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
-    twin.__doc__ = f"Async form of :meth:`{fn.__name__}` (runs it off the event loop)."
-    return twin
 
 
 def to_schedule_info(row: Row) -> ScheduleInfo:
@@ -262,7 +250,7 @@ class ScheduleManager:
             raise DurableError(f"enabled must be True, False or None, got {enabled!r}")
         return [to_schedule_info(r) for r in self.storage.list_schedules(wf_name, enabled)]
 
-    def update(self, name: str, **changes: Any) -> ScheduleInfo:
+    def update(self, /, name: str, **changes: Any) -> ScheduleInfo:
         """Change ``cron``, ``every``, ``timezone``, ``input``, ``queue``, ``priority``,
         ``catch_up`` or ``overlap``. Giving ``cron`` drops ``every`` and the other way
         round. A new cron, interval or time zone moves the next tick to the first one
@@ -389,15 +377,15 @@ class ScheduleManager:
 
     # ---- async forms -------------------------------------------------------------
 
-    create_async = _async_twin(create)
-    get_async = _async_twin(get)
-    list_async = _async_twin(list)
-    update_async = _async_twin(update)
-    delete_async = _async_twin(delete)
-    enable_async = _async_twin(enable)
-    disable_async = _async_twin(disable)
-    trigger_async = _async_twin(trigger)
-    next_fire_times_async = _async_twin(next_fire_times)
+    create_async = async_twin(create)
+    get_async = async_twin(get)
+    list_async = async_twin(list)
+    update_async = async_twin(update)
+    delete_async = async_twin(delete)
+    enable_async = async_twin(enable)
+    disable_async = async_twin(disable)
+    trigger_async = async_twin(trigger)
+    next_fire_times_async = async_twin(next_fire_times)
 
 
 def _declared(workflows: Iterable[Workflow]) -> dict[str, str]:
