@@ -172,14 +172,13 @@ class OtelObserver(BaseObserver):
         return carrier or None
 
     def run_created(self, row: Row) -> None:
-        attrs = {A_INSTANCE: self._engine_name, A_WORKFLOW: row["workflow_name"]}
-        self._m.started.add(1, attrs)
+        self._m.started.add(1, {A_WORKFLOW: row["workflow_name"]})
 
     # ---- claims -----------------------------------------------------------------------
 
     def run_claimed(self, row: Row) -> None:
         now = self._clock.now_ms()
-        attrs = {A_INSTANCE: self._engine_name, A_WORKFLOW: row["workflow_name"]}
+        attrs = {A_WORKFLOW: row["workflow_name"]}
         claimed_at = row.get("heartbeat_at")
         if claimed_at is not None:
             self._m.claim_to_start.record(max(0, now - claimed_at) / 1000, attrs)
@@ -198,13 +197,13 @@ class OtelObserver(BaseObserver):
             attributes={
                 A_EXECUTION: row["id"],
                 A_WORKFLOW: row["workflow_name"],
-                A_VERSION: row.get("workflow_version") or "",
                 A_QUEUE: row["queue"],
                 A_CLAIMS: int(row.get("attempt") or 0),
                 A_WORKER: row.get("locked_by") or "",
-                A_INSTANCE: self._engine_name,
             },
         )
+        if row.get("workflow_version") is not None:
+            span.set_attribute(A_VERSION, row["workflow_version"])
         self._runs[row["id"]] = span
 
     def run_released(self, row: Row) -> None:
@@ -234,10 +233,9 @@ class OtelObserver(BaseObserver):
         span = self._tracer.start_span(
             title,
             context=ctx,
+            # the run span (the parent) carries the execution id and workflow
             attributes={
-                A_EXECUTION: execution_id,
-                A_WORKFLOW: workflow_name,
-                A_STEP: attempt["step_name"],
+                A_STEP: name,
                 A_STEP_TYPE: attempt.get("step_type") or "step",
                 A_ATTEMPT: int(attempt["attempt"]),
             },
@@ -251,12 +249,7 @@ class OtelObserver(BaseObserver):
         if duration is not None:
             self._m.step_duration.record(
                 duration / 1000,
-                {
-                    A_INSTANCE: self._engine_name,
-                    A_WORKFLOW: workflow_name,
-                    A_STEP: attempt["step_name"],
-                    A_OUTCOME: status,
-                },
+                {A_WORKFLOW: workflow_name, A_STEP: attempt["step_name"], A_OUTCOME: status},
             )
         span = self._attempts.pop(attempt["id"], None)
         if self._current.get(attempt["execution_id"]) is span:
@@ -288,12 +281,7 @@ class OtelObserver(BaseObserver):
     # ---- endings ----------------------------------------------------------------------
 
     def run_ended(self, execution: Row, status: str, error: dict[str, Any] | None) -> None:
-        attrs = {
-            A_INSTANCE: self._engine_name,
-            A_WORKFLOW: execution["workflow_name"],
-            A_STATUS: status,
-        }
-        self._m.ended.add(1, attrs)
+        self._m.ended.add(1, {A_WORKFLOW: execution["workflow_name"], A_STATUS: status})
         span = self._runs.get(execution["id"])
         if span is not None:
             event: dict[str, Any] = {A_STATUS: status}
