@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .app import Durable
+from .ids import short_id
 from .retry import Retry
 from .workflow import Workflow, step
 
@@ -52,8 +53,8 @@ def _describe(kind: str, payload: dict[str, Any]) -> str:
             extra = f"  {payload['error']['type']}: {payload['error']['message']}"
         if payload.get("next_retry_at"):
             extra += f"  (retry at {payload['next_retry_at']})"
-        return f"{payload['workflow_id'][-8:]}   {payload['step_name']:<8} attempt {payload['attempt']}{extra}"
-    return f"{payload['id'][-8:]} {payload['workflow_name']} [{payload['status']}]"
+        return f"{short_id(payload['workflow_id'])}   {payload['step_name']:<8} attempt {payload['attempt']}{extra}"
+    return f"{short_id(payload['id'])} {payload['workflow_name']} [{payload['status']}]"
 
 
 def _follow(app: Durable, run_id: str, lock: threading.Lock) -> None:

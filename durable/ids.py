@@ -32,6 +32,18 @@ def new_id() -> str:
     return str(uuid.UUID(int=value))
 
 
+#: how many trailing hex digits make a short id
+SHORT_ID_LENGTH = 12
+
+
+def short_id(execution_id: str) -> str:
+    """The short form shown in tables, the dashboard and the demo: the id's last group
+    (12 hex digits, 48 random bits). The leading digits are a millisecond timestamp, so
+    runs started close together share them; the last group tells them apart. The CLI
+    accepts it wherever it takes an id."""
+    return execution_id[-SHORT_ID_LENGTH:]
+
+
 def new_token() -> str:
     return os.urandom(12).hex()
 

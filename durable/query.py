@@ -12,6 +12,7 @@ from . import codec
 from .checks import count
 from .clock import to_ms
 from .errors import DurableError, ExecutionNotFoundError
+from .ids import SHORT_ID_LENGTH
 from .limits import QueueLimits, fleet_mismatches, from_description
 from .models import (
     Execution,
@@ -162,12 +163,18 @@ class Query:
         return to_execution(self.execution_row(execution_id))
 
     def resolve_id(self, prefix: str) -> str:
-        """A full id from a unique prefix; ambiguous prefixes list the candidates."""
+        """A full id from a unique prefix or a short id (the id's last group, as tables
+        show it); ambiguous ones list the candidates."""
         if self.storage.get_execution(prefix) is not None:
             return prefix
         found = self.storage.find_ids_by_prefix(prefix, 6)
+        if not found and _looks_short(prefix):
+            found = self.storage.find_ids_by_suffix(prefix.lower(), 6)
         if not found:
-            raise ExecutionNotFoundError(f"no execution id starts with {prefix!r}")
+            raise ExecutionNotFoundError(
+                f"no execution id starts with {prefix!r}"
+                + (" or ends with it" if _looks_short(prefix) else "")
+            )
         if len(found) > 1:
             shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
             raise DurableError(f"id prefix {prefix!r} is ambiguous: {shown}")
@@ -422,3 +429,8 @@ def _parse_search(text: object) -> list[JsonMatch]:
         return parse_search(text)
     except ValueError as exc:
         raise DurableError(str(exc)) from None
+
+
+def _looks_short(text: str) -> bool:
+    """A short id: the last group of an id (see :func:`durable.ids.short_id`)."""
+    return len(text) == SHORT_ID_LENGTH and all(c in "0123456789abcdefABCDEF" for c in text)

@@ -13,6 +13,7 @@ from ..observe.logs import configure_logging
 from . import events, ops, runs, schedules
 from .dashboard import dashboard as dashboard_command
 from .loading import load_app
+from .logs import logs as logs_command
 
 
 class DurableGroup(click.Group):
@@ -236,6 +237,7 @@ def demo(db: str) -> None:
 for _command in (*runs.COMMANDS, *ops.COMMANDS, events.events, schedules.schedules):
     cli.add_command(_command)
 cli.add_command(dashboard_command)
+cli.add_command(logs_command)
 for _command in cli.commands.values():
     accept_shared_options(_command)
 

@@ -12,6 +12,7 @@ import click
 
 from ..app import Durable
 from ..errors import InputValidationError
+from ..ids import short_id
 from ..models import Execution, ExecutionStatus
 from ..pubsub import Subscription
 from .common import app_of, json_option, resolve
@@ -198,7 +199,7 @@ def list_runs(
         ["id", "workflow", "status", "queue", "step", "created", "finished"],
         [
             [
-                e.id,
+                short_id(e.id),
                 e.workflow_name,
                 e.status.value,
                 e.queue,
@@ -333,7 +334,7 @@ def inspect(ctx: click.Context, execution_id: str, no_logs: bool, as_json: bool)
         click.echo()
         table(
             ["child", "workflow", "status"],
-            [[c.id, c.workflow_name, c.status.value] for c in children],
+            [[short_id(c.id), c.workflow_name, c.status.value] for c in children],
             title="Children",
         )
     if notes:
@@ -600,7 +601,7 @@ def pending(
         [
             [
                 "input",
-                p.execution_id,
+                short_id(p.execution_id),
                 p.workflow_name,
                 p.input_name,
                 p.input_type,
@@ -612,7 +613,7 @@ def pending(
         + [
             [
                 "event",
-                p.execution_id,
+                short_id(p.execution_id),
                 p.workflow_name,
                 p.event_name,
                 "-",

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from .. import codec
+from ..ids import short_id
 from ..storage.protocols import AuditEntry
 from .live import Hub
 from .redact import Redactor
@@ -143,7 +144,7 @@ def make_templates(redactor: Redactor) -> Jinja2Templates:
         duration=lambda a, b=None: _duration(a, b),
         pretty=pretty,
         redact_text=redactor.text,
-        short=lambda s, n=13: s if s is None or len(s) <= n else s[:n] + "…",
+        short=lambda s: s if s is None else short_id(s),
     )
     env.globals["link"] = link
     return templates

@@ -162,6 +162,10 @@ class Storage(Protocol):
         """Up to ``limit`` execution ids starting with ``prefix`` (taken literally), in order."""
         ...
 
+    def find_ids_by_suffix(self, suffix: str, limit: int) -> list[str]:
+        """Ids ending with ``suffix`` (a short id), at most ``limit``."""
+        ...
+
     def list_executions(
         self, flt: ExecutionFilter, limit: int, cursor: tuple[int, str] | None
     ) -> list[Row]:

@@ -102,6 +102,13 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
                 r["id"] for r in tx.all("find_ids_by_prefix", {"pattern": pattern, "limit": limit})
             ]
 
+    def find_ids_by_suffix(self, suffix: str, limit: int) -> list[str]:
+        pattern = "%" + like_prefix(suffix)[:-1]
+        with self._read() as tx:
+            return [
+                r["id"] for r in tx.all("find_ids_by_prefix", {"pattern": pattern, "limit": limit})
+            ]
+
     def list_executions(
         self, flt: ExecutionFilter, limit: int, cursor: tuple[int, str] | None
     ) -> list[Row]:
