@@ -26,8 +26,13 @@ def snooze(seconds: float) -> NoReturn:
     raise Snooze(delay)
 
 
+#: the error type a run failed by :func:`fail` records (``execution.error["type"]``)
+FAILED_ERROR_TYPE = "Failed"
+
+
 def fail(reason: str) -> NoReturn:
-    """Fail the workflow now: no retries; compensations of finished steps run."""
+    """Fail the workflow now: no retries; compensations of finished steps run. The run's
+    error is ``{"type": "Failed", "message": reason}`` (:data:`FAILED_ERROR_TYPE`)."""
     current_runtime("fail")
     raise FailNow(str(reason))
 

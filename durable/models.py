@@ -98,6 +98,11 @@ class Execution:
     def is_finished(self) -> bool:
         return self.status.is_terminal
 
+    @property
+    def claim_count(self) -> int:
+        """How many times a worker took this run (``attempt``): not a step attempt."""
+        return self.attempt
+
 
 @dataclass(frozen=True, slots=True)
 class StepExecution:

@@ -276,6 +276,7 @@ def inspect(ctx: click.Context, execution_id: str, no_logs: bool, as_json: bool)
         ("finished", short_time(e.completed_at)),
         ("wake at", short_time(e.scheduled_at)),
         ("claimed by", e.locked_by or "-"),
+        ("claim count", str(e.claim_count)),
         ("schedule", e.schedule_name or "-"),
         (
             "parent",
@@ -353,7 +354,7 @@ def _json_block(label: str, value: Any) -> None:
 def _wait_json(w: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": w["id"],
-        "step": w["step_name"],
+        "step_name": w["step_name"],
         "seq": w["seq"],
         "kind": w["kind"],
         "name": w["name"] or None,
@@ -405,7 +406,7 @@ def run(
     )
     if not wait:
         if as_json:
-            emit_json({"id": run_id, "workflow": workflow})
+            emit_json({"id": run_id, "workflow_name": workflow})
         else:
             click.echo(run_id)
         return
@@ -515,7 +516,7 @@ def send_event(
     run_id = resolve(app, execution_id)
     delivered = app.send_event(run_id, name, value)
     if as_json:
-        emit_json({"id": run_id, "event": name, "delivered": delivered})
+        emit_json({"id": run_id, "event_name": name, "delivered": delivered})
     else:
         click.echo(
             f"{run_id}: event {name!r} "
@@ -545,7 +546,7 @@ def provide_input(
             f"input {name!r} rejected: {exc}" + (f" ({details})" if details else "")
         ) from None
     if as_json:
-        emit_json({"id": run_id, "input": name, "provided": True})
+        emit_json({"id": run_id, "input_name": name, "provided": True})
     else:
         click.echo(f"{run_id}: input {name!r} provided")
 

@@ -14,14 +14,14 @@ from .output import iso
 def execution_json(e: Execution, *, full: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": e.id,
-        "workflow": e.workflow_name,
+        "workflow_name": e.workflow_name,
         "status": e.status.value,
         "queue": e.queue,
         "priority": e.priority,
         "current_step": e.current_step,
-        "attempt": e.attempt,
+        "claim_count": e.attempt,
         "parent_id": e.parent_id,
-        "schedule": e.schedule_name,
+        "schedule_name": e.schedule_name,
         "error": e.error,
         "scheduled_at": iso(e.scheduled_at),
         "started_at": iso(e.started_at),
@@ -44,8 +44,8 @@ def execution_json(e: Execution, *, full: bool = False) -> dict[str, Any]:
 def step_json(s: StepExecution) -> dict[str, Any]:
     return {
         "id": s.id,
-        "step": s.step_name,
-        "type": s.step_type.value,
+        "step_name": s.step_name,
+        "step_type": s.step_type.value,
         "status": s.status.value,
         "attempt": s.attempt,
         "started_at": iso(s.started_at),
@@ -62,10 +62,10 @@ def pending_input_json(p: PendingInput) -> dict[str, Any]:
     return {
         "id": p.id,
         "execution_id": p.execution_id,
-        "workflow": p.workflow_name,
-        "input": p.input_name,
-        "step": p.step_name,
-        "type": p.input_type,
+        "workflow_name": p.workflow_name,
+        "input_name": p.input_name,
+        "step_name": p.step_name,
+        "input_type": p.input_type,
         "prompt": p.prompt,
         "metadata": p.metadata,
         "spec": p.spec,
@@ -78,9 +78,9 @@ def pending_event_json(p: PendingEvent) -> dict[str, Any]:
     return {
         "id": p.id,
         "execution_id": p.execution_id,
-        "workflow": p.workflow_name,
-        "event": p.event_name,
-        "step": p.step_name,
+        "workflow_name": p.workflow_name,
+        "event_name": p.event_name,
+        "step_name": p.step_name,
         "timeout_at": iso(p.timeout_at),
         "created_at": iso(p.created_at),
     }
@@ -95,7 +95,7 @@ def schedule_json(info: Any) -> dict[str, Any]:
 
     return {
         "name": get("name"),
-        "workflow": get("workflow_name"),
+        "workflow_name": get("workflow_name"),
         "cron": get("cron"),
         "every_seconds": get("every_seconds"),
         "timezone": get("timezone"),

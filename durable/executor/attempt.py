@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import codec
+from ..control import FAILED_ERROR_TYPE
 from ..errors import LostClaimError, SerializationError, StorageError, WriteRejectedError
 from ..ids import new_id
 from ..retry import NO_RETRY, Retry
@@ -187,7 +188,7 @@ def judge(
     """Retry or give up, for an attempt that did not complete (pure). ``fail_now``: a
     ``fail()`` from the body gives up at once (compensations retry it as an error)."""
     if outcome.kind == "fail" and fail_now:
-        return Verdict(error_plain("FailNow", str(outcome.value)), None)
+        return Verdict(error_plain(FAILED_ERROR_TYPE, str(outcome.value)), None)
     if outcome.error is None:  # a compensation that tried to wait, snooze or cancel
         message = f"a compensation cannot {outcome.kind} ({outcome.value})"
         error = error_plain("CompensationError", message)

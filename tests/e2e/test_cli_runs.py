@@ -50,7 +50,7 @@ def test_run_list_status_inspect(db_url: str, drive: Durable) -> None:
     assert data["execution"]["status"] == "completed"
     assert data["execution"]["result"] == "hello ada"
     [greet] = data["steps"]
-    assert greet["step"] == "greet" and greet["status"] == "completed"
+    assert greet["step_name"] == "greet" and greet["status"] == "completed"
     assert [(e["source"], e["message"]) for e in greet["logs"]] == [
         ("stdout", "greeting ada"),
         ("logging", "greeted ada"),
@@ -99,10 +99,10 @@ def test_inputs_and_events(db_url: str, drive: Durable) -> None:
     run_all(drive)
     waiting = durable(db_url, "pending", "--json").json
     [size] = waiting["inputs"]
-    assert size["execution_id"] == choose and size["input"] == "size"
-    assert size["type"] == "choice" and size["prompt"] == "Which size?"
+    assert size["execution_id"] == choose and size["input_name"] == "size"
+    assert size["input_type"] == "choice" and size["prompt"] == "Which size?"
     [go] = waiting["events"]
-    assert go["execution_id"] == listen and go["event"] == "go"
+    assert go["execution_id"] == listen and go["event_name"] == "go"
     assert durable(db_url, "pending", "--expiring-in", "1h", "--json").json == {
         "inputs": [],
         "events": [],
@@ -112,9 +112,9 @@ def test_inputs_and_events(db_url: str, drive: Durable) -> None:
     assert bad.code == 1 and "rejected" in bad.err and bad.err.count("\n") == 1
     assert durable(db_url, "inspect", choose, "--json").json["execution"]["status"] == "waiting"
     ok = durable(db_url, "provide-input", choose, "size", "large", "--json")
-    assert ok.code == 0 and ok.json == {"id": choose, "input": "size", "provided": True}
+    assert ok.code == 0 and ok.json == {"id": choose, "input_name": "size", "provided": True}
     sent = durable(db_url, "send-event", listen, "go", "--payload", '{"n": 1}', "--json")
-    assert sent.code == 0 and sent.json == {"id": listen, "event": "go", "delivered": True}
+    assert sent.code == 0 and sent.json == {"id": listen, "event_name": "go", "delivered": True}
     run_all(drive)
     assert drive.get_execution(choose).result == {"size": "large"}
     assert drive.get_execution(listen).result == {"got": {"n": 1}}

@@ -22,7 +22,7 @@ def test_schedule_lifecycle(db_url: str) -> None:
         "--json",
     )
     assert made.code == 0, made.err
-    assert made.json["name"] == "nightly" and made.json["workflow"] == "greet"
+    assert made.json["name"] == "nightly" and made.json["workflow_name"] == "greet"
     assert made.json["cron"] == "0 3 * * *" and made.json["timezone"] == "Europe/Paris"
     assert made.json["enabled"] is True and made.json["next_run_at"].endswith("Z")
 
@@ -42,7 +42,11 @@ def test_schedule_lifecycle(db_url: str) -> None:
     fired = durable(db_url, "schedules", "trigger", "nightly", "--json")
     assert fired.code == 0, fired.err
     run = durable(db_url, "inspect", fired.json["id"], "--json").json["execution"]
-    assert run["workflow"] == "greet" and run["schedule"] == "nightly" and run["input"] == "night"
+    assert (
+        run["workflow_name"] == "greet"
+        and run["schedule_name"] == "nightly"
+        and run["input"] == "night"
+    )
     by_schedule = durable(db_url, "list", "--schedule", "nightly", "--json").json
     assert [e["id"] for e in by_schedule["items"]] == [fired.json["id"]]
     shown = durable(db_url, "schedules", "show", "nightly")

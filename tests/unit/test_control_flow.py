@@ -439,7 +439,7 @@ def test_snooze_fail_and_cancel_from_inside_a_step(url):
         assert t.app.get_execution(rs).result == "awake"
         assert [s.attempt for s in t.app.list_steps(rs)] == [1, 1]  # a snooze is not an attempt
         f = t.app.get_execution(rf)
-        assert f.status == "failed" and f.error == {"type": "FailNow", "message": "not worth it"}
+        assert f.status == "failed" and f.error == {"type": "Failed", "message": "not worth it"}
         assert len(t.app.list_steps(rf)) == 1  # no retries
         c = t.app.get_execution(rc)
         assert c.status == "cancelled" and c.error["message"] == "customer left"
