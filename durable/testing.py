@@ -104,11 +104,35 @@ class TestApp:
         return _drain(self._worker, max_rounds)
 
     def advance(
-        self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0
+        self,
+        seconds: float = 0,
+        *,
+        minutes: float = 0,
+        hours: float = 0,
+        days: float = 0,
+        step_seconds: float | None = None,
     ) -> int:
-        """Move the clock on, then run what came due (sleeps, timeouts, retries)."""
-        self.clock.advance(seconds, minutes=minutes, hours=hours, days=days)
-        return self.run_until_idle()
+        """Move the clock on, then run what came due (sleeps, timeouts, retries).
+
+        One jump by default: two schedule ticks inside it are one missed-tick
+        catch-up, as for a worker that was down that long. With ``step_seconds``
+        the clock walks in steps of that size and runs what came due after each,
+        as a worker that was up all along would (``advance(days=2,
+        step_seconds=3600)`` fires an hourly schedule 48 times).
+        """
+        total = seconds + minutes * 60 + hours * 3600 + days * 86400
+        if step_seconds is None:
+            self.clock.advance(total)
+            return self.run_until_idle()
+        if step_seconds <= 0:
+            raise ValueError(f"step_seconds must be positive, got {step_seconds!r}")
+        ran, left = 0, total
+        while left > 0:
+            hop = min(step_seconds, left)
+            self.clock.advance(hop)
+            left -= hop
+            ran += self.run_until_idle()
+        return ran
 
     @property
     def events(self) -> list[Event]:

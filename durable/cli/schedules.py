@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from ..errors import ConfigurationError
 from ..retention import parse_age
 from .common import app_of, json_option
-from .output import emit_json, iso, short_time, table
+from .output import emit_json, iso, table
 from .shapes import schedule_json
 
 
@@ -27,7 +30,19 @@ def _show(info: Any, as_json: bool) -> None:
         emit_json(data)
         return
     for key, value in data.items():
-        click.echo(f"  {key:<18} {'-' if value is None else value}")
+        text = "-" if value is None else value if isinstance(value, str) else json.dumps(value)
+        click.echo(f"  {key:<18} {text}")
+
+
+def _zoned(value: datetime | None, tz: str) -> str:
+    """A time in the schedule's own zone, labelled (``2026-01-06 03:00 CET``)."""
+    if value is None:
+        return "-"
+    try:
+        local = value.astimezone(ZoneInfo(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        return iso(value) or "-"
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @click.group("schedules")
@@ -58,8 +73,8 @@ def list_schedules(
                 i.cron or f"every {i.every_seconds:g}s",
                 i.timezone,
                 "yes" if i.enabled else "no",
-                short_time(i.next_run_at),
-                short_time(i.last_run_at),
+                _zoned(i.next_run_at, i.timezone),
+                _zoned(i.last_run_at, i.timezone),
             ]
             for i in items
         ],

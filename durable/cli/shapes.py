@@ -97,7 +97,7 @@ def schedule_json(info: Any) -> dict[str, Any]:
         "name": get("name"),
         "workflow_name": get("workflow_name"),
         "cron": get("cron"),
-        "every_seconds": get("every_seconds"),
+        "every_seconds": _whole(get("every_seconds")),
         "timezone": get("timezone"),
         "input": get("input"),
         "queue": get("queue"),
@@ -109,3 +109,8 @@ def schedule_json(info: Any) -> dict[str, Any]:
         "last_run_at": get("last_run_at"),
         "last_execution_id": get("last_execution_id"),
     }
+
+
+def _whole(value: Any) -> Any:
+    """``300.0`` -> ``300``: whole seconds print as integers."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..workflow import Workflow
 
 _MAX_TRACEBACK = 20_000
 
@@ -43,3 +46,10 @@ def _message(exc: BaseException) -> str:
         return clean_text(str(exc))
     except Exception:
         return f"<{type(exc).__name__} whose message could not be read>"
+
+
+def none_input_hint(wf: Workflow, step_name: str) -> str:
+    """Said when a step fails on a ``None`` input: which step returned it."""
+    before = [n for n, i in wf.program.instrs.items() if i.next == step_name]
+    who = f"step {before[0]!r}" if len(before) == 1 else "the step before it"
+    return f" (step {step_name!r} received None: {who} returned None; return the context from it)"

@@ -33,7 +33,7 @@ from .attempt import (
 )
 from .compensation import compensate, compensation_of
 from .crash import budget_error, refund_death, settle_claim
-from .errors import error_plain, error_value
+from .errors import error_plain, error_value, none_input_hint
 from .parallel import run_foreach, run_parallel
 from .state import RunState
 from .steps import Outcome, StepInvoker
@@ -231,6 +231,14 @@ class Runner:
     def step_error(self, run: RunState, wf: Workflow, attempt: Attempt, outcome: Outcome) -> None:
         """A failed attempt: schedule the retry off the worker, or fail the run."""
         verdict = judge(outcome, attempt.step.retry, attempt.number, self.now, self.engine.rand)
+        step = attempt.step
+        if (
+            run.context is None
+            and step.takes_arg
+            and step.name != wf.program.first
+            and isinstance(outcome.error, TypeError | AttributeError)
+        ):
+            verdict.error["message"] += none_input_hint(wf, step.name)
         next_at = verdict.retry_at
         if next_at is None:
             self._give_up(run, wf, attempt, verdict.error)

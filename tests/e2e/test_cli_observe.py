@@ -92,3 +92,28 @@ def test_worker_logs_failures_as_json(sqlite_url: str, drive: Durable, tmp_path:
     [error] = [r for r in got if r["level"] == "ERROR"]
     assert error["status"] == "failed" and error["execution_id"] == run_id
     assert error["logger"] == "durable.executor" and "boom on purpose" in str(error["message"])
+
+
+def test_schedules_list_labels_times_and_prints_json(sqlite_url: str, drive: Durable) -> None:
+    made = durable(
+        sqlite_url,
+        "schedules",
+        "create",
+        "paris",
+        "greet",
+        "--every",
+        "5m",
+        "--tz",
+        "Europe/Paris",
+        "--input",
+        '{"who": "ada"}',
+        "--json",
+    )
+    assert made.code == 0, made.err
+    assert made.json["every_seconds"] == 300 and isinstance(made.json["every_seconds"], int)
+    listed = durable(sqlite_url, "schedules", "list")
+    assert listed.code == 0, listed.err
+    assert "CET" in listed.out or "CEST" in listed.out  # the zone is named beside the time
+    shown = durable(sqlite_url, "schedules", "show", "paris")
+    assert '{"who": "ada"}' in shown.out  # JSON, not a Python repr
+    assert "{'who'" not in shown.out

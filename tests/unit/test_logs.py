@@ -114,3 +114,21 @@ def test_json_formatter_puts_the_fields_on_one_line() -> None:
     assert data["logger"] == "durable.executor"
     assert data["execution_id"] == "x1" and data["attempt"] == 2
     assert "args" not in data and "msg" not in data
+
+
+def forgets_to_return(ctx):
+    ctx["done"] = True  # and no return
+
+
+def uses_ctx(ctx):
+    return ctx["done"]
+
+
+def test_a_step_that_returned_none_is_named_in_the_next_steps_error() -> None:
+    wf = Workflow("oops", [step(forgets_to_return), step(uses_ctx)])
+    with TestApp([wf]) as t:
+        run = t.run(wf, {})
+        failed = t.assert_status(run.id, "failed")
+        assert failed.error is not None and failed.error["type"] == "TypeError"
+        assert "step 'forgets_to_return' returned None" in failed.error["message"]
+        assert "step 'uses_ctx' received None" in failed.error["message"]

@@ -450,3 +450,13 @@ def test_bad_declaration_fails_at_definition_time() -> None:
         Schedule("x", cron="0 9 * * FUNDAY")
     with pytest.raises(DefinitionError, match="non-empty name"):
         Schedule("", every=60)
+
+
+def test_advance_is_one_jump_unless_walked_tick_by_tick(t: TestApp) -> None:
+    t.app.schedules.create("hourly", "report", cron="@hourly")  # catch_up="latest"
+    t.advance(hours=2)  # 08:30 -> 10:30 in one jump: the 09:00 and 10:00 ticks are one run
+    assert [r.schedule_tick_at.hour for r in runs_of(t, "hourly")] == [10]
+    t.advance(hours=3, step_seconds=600)  # 10:30 -> 13:30 in 10-minute steps: every tick
+    assert [r.schedule_tick_at.hour for r in runs_of(t, "hourly")] == [10, 11, 12, 13]
+    with pytest.raises(ValueError, match="step_seconds"):
+        t.advance(hours=1, step_seconds=0)
