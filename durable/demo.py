@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from typing import Any
@@ -69,6 +70,26 @@ def _follow(app: Durable, run_id: str, lock: threading.Lock) -> None:
     app.pubsub.unsubscribe(sub)
 
 
+DEFAULT_DB = "sqlite:///durable-demo.db"
+
+
+def demo_app() -> Durable:
+    """The demo's app, for the other commands: ``durable --app durable.demo:demo_app
+    list`` (database from ``DURABLE_DEMO_DB``, ``durable-demo.db`` by default)."""
+    return Durable(os.environ.get("DURABLE_DEMO_DB", DEFAULT_DB), workflows=[ORDER], name="demo")
+
+
+def next_steps(url: str, run_id: str) -> list[str]:
+    """Commands that open the demo's database (printed at the end of the demo)."""
+    env = "" if url == DEFAULT_DB else f"DURABLE_DEMO_DB={url} "
+    cli = f"{env}durable --app durable.demo:demo_app"
+    return [
+        f"{cli} list                  # the runs above",
+        f"{cli} inspect {short_id(run_id)}    # one run: steps, errors, logs",
+        f"{cli} dashboard             # the web dashboard on http://127.0.0.1:8080/",
+    ]
+
+
 def run_demo(url: str) -> None:
     app = Durable(url, workflows=[ORDER], name="demo", poll_interval_seconds=0.1)
     click.echo(f"Durable demo on {url}: two orders, one retries and completes, one fails.\n")
@@ -85,10 +106,13 @@ def run_demo(url: str) -> None:
         f.join(30)
     for run_id in runs:
         e = app.get_execution(run_id)
-        click.echo(f"\n{e.workflow_name} {e.id}: {e.status.value}")
+        click.echo(f"\n{e.workflow_name} {short_id(e.id)}: {e.status.value}")
         for s in app.list_steps(run_id):
             err = f"  {s.error['type']}: {s.error['message']}" if s.error else ""
             click.echo(
                 f"  {s.step_name:<8} attempt {s.attempt} {s.status.value:<9} {s.duration_ms} ms{err}"
             )
     app.close()
+    click.echo("\nNext steps (the runs stay in the database):")
+    for line in next_steps(url, runs[-1]):
+        click.echo(f"  {line}")

@@ -30,6 +30,7 @@ def workflow_graph(wf: Workflow) -> dict[str, Any]:
         instr = program.instrs[name]
         node = instr.node
         entry: dict[str, Any] = {"id": name, "label": name, "scope": list(instr.scope)}
+        after: list[dict[str, Any]] = []  # a compensation follows the step it undoes
         if isinstance(node, Step):
             entry.update(
                 kind="step",
@@ -58,7 +59,7 @@ def workflow_graph(wf: Workflow) -> dict[str, Any]:
                     "compensates": name,
                     "scope": list(instr.scope),
                 }
-                nodes.append(nodes_comp)
+                after.append(nodes_comp)
                 edges.append({"from": name, "to": comp, "kind": "compensate"})
         elif isinstance(node, Branch):
             entry["kind"] = "branch"
@@ -92,6 +93,7 @@ def workflow_graph(wf: Workflow) -> dict[str, Any]:
                 edges.append({"from": name, "to": child.name, "kind": "fork"})
                 edges.append({"from": child.name, "to": instr.next or "__end__", "kind": "join"})
         nodes.append(entry)
+        nodes.extend(after)
         if not isinstance(node, Branch) and not _in_parallel(program, instr):
             edges.append({"from": name, "to": instr.next or "__end__", "kind": "next"})
     nodes.append({"id": "__end__", "kind": "end", "label": "end"})

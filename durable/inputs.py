@@ -65,6 +65,12 @@ def build_spec(
     return {}
 
 
+def _invalid(message: str) -> InputValidationError:
+    """A whole-value error: ``errors`` has the message under ``"value"`` (form inputs
+    use their field names)."""
+    return InputValidationError(message, {"value": message})
+
+
 def validate(input_type: str, spec: Mapping[str, Any], value: Any) -> Any:
     """Return the accepted value (normalised) or raise InputValidationError."""
     if input_type == "approval":
@@ -73,18 +79,16 @@ def validate(input_type: str, spec: Mapping[str, Any], value: Any) -> Any:
         if value is False:
             return "rejected"
         if value not in APPROVAL_VALUES:
-            raise InputValidationError(
-                f"an approval must be 'approved' or 'rejected', got {value!r}"
-            )
+            raise _invalid(f"an approval must be 'approved' or 'rejected', got {value!r}")
         return value
     if input_type == "choice":
         allowed = list(spec.get("choices", []))
         if value not in allowed:
-            raise InputValidationError(f"{value!r} is not one of the choices {allowed!r}")
+            raise _invalid(f"{value!r} is not one of the choices {allowed!r}")
         return value
     if input_type == "text":
         if not isinstance(value, str):
-            raise InputValidationError(f"a text input must be a string, got {type(value).__name__}")
+            raise _invalid(f"a text input must be a string, got {type(value).__name__}")
         return value
     if input_type == "form":
         return _validate_form(spec.get("fields", []), value)
@@ -93,7 +97,7 @@ def validate(input_type: str, spec: Mapping[str, Any], value: Any) -> Any:
 
 def _validate_form(fields: Sequence[Mapping[str, Any]], value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise InputValidationError(f"a form input must be an object, got {type(value).__name__}")
+        raise _invalid(f"a form input must be an object, got {type(value).__name__}")
     errors: dict[str, str] = {}
     known = {f["name"] for f in fields}
     for extra in sorted(set(value) - known):

@@ -155,7 +155,9 @@ async def provide_input(d: Dashboard, request: Request) -> Response:
                 d.app.provide_input(run_id, name, value)
                 return f"input {name!r} provided"
             except InputValidationError as exc:
-                errors = dict(exc.errors) or {"_form": str(exc)}
+                # a whole-value error ("value") shows at the top of the form
+                errors = {("_form" if k == "value" else k): v for k, v in exc.errors.items()}
+                errors = errors or {"_form": str(exc)}
         raw = {k: str(v) for k, v in form.items() if k != CSRF_FIELD}
         return pages.inputs(d, request, {wait.id: errors, "_values": {wait.id: raw}}, 422)
 

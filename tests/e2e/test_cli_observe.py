@@ -117,3 +117,43 @@ def test_schedules_list_labels_times_and_prints_json(sqlite_url: str, drive: Dur
     shown = durable(sqlite_url, "schedules", "show", "paris")
     assert '{"who": "ada"}' in shown.out  # JSON, not a Python repr
     assert "{'who'" not in shown.out
+
+
+def test_the_demo_ends_with_commands_that_open_its_database(tmp_path: Path) -> None:
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.support.procs import ROOT
+
+    url = f"sqlite:///{tmp_path}/demo.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    env.pop("DURABLE_APP", None)
+    demo = subprocess.run(
+        [sys.executable, "-m", "durable", "demo", "--db", url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "Next steps" in demo.stdout
+    hints = [line.strip() for line in demo.stdout.splitlines() if "durable.demo:demo_app" in line]
+    assert len(hints) == 3
+    for hint in hints[:2]:  # list and inspect, run exactly as printed (minus the comment)
+        words = shlex.split(hint.split("#")[0])
+        assign, command = words[0], words[1:]
+        name, _, value = assign.partition("=")
+        assert name == "DURABLE_DEMO_DB" and command[0] == "durable"
+        done = subprocess.run(
+            [sys.executable, "-m", "durable", *command[1:]],
+            env={**env, name: value},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "process_order" in done.stdout

@@ -181,6 +181,8 @@ def test_graph_is_json_serialisable():
         kinds["a"] == "step" and kinds["parallel_1"] == "parallel" and kinds["branch_1"] == "branch"
     )
     assert kinds["a.compensate"] == "compensation"
+    order = [n["id"] for n in graph["nodes"]]
+    assert order.index("a") + 1 == order.index("a.compensate")  # after the step it undoes
     edge_kinds = {(e["from"], e["to"], e["kind"]) for e in graph["edges"]}
     assert ("parallel_1", "b", "fork") in edge_kinds
     assert ("branch_1", "one", "case") in edge_kinds

@@ -304,10 +304,12 @@ def test_typed_inputs_validate(url):
     with TestApp(wfs, url=url) as t:
         rc, rt, rf = (t.app.start(w, 1) for w in wfs)
         t.run_until_idle()
-        with pytest.raises(InputValidationError, match="not one of the choices"):
+        with pytest.raises(InputValidationError, match="not one of the choices") as choice:
             t.app.provide_input(rc, "size", "XL")
-        with pytest.raises(InputValidationError, match="must be a string"):
+        assert choice.value.errors == {"value": str(choice.value)}
+        with pytest.raises(InputValidationError, match="must be a string") as wrong:
             t.app.provide_input(rt, "note", 5)
+        assert list(wrong.value.errors) == ["value"]
         with pytest.raises(InputValidationError) as info:
             t.app.provide_input(rf, "details", {"qty": "three", "color": "red"})
         assert info.value.errors == {"qty": "must be an integer", "color": "unknown field"}
