@@ -29,6 +29,7 @@ from .output import emit_json, is_tty
 )
 @click.option("--dry-run", is_flag=True, help="count what would go; delete nothing")
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--yes", is_flag=True, help="allow an age under an hour (1m is one minute)")
 @json_option
 @click.pass_context
 def cleanup_cmd(
@@ -37,6 +38,7 @@ def cleanup_cmd(
     statuses: tuple[str, ...],
     dry_run: bool,
     batch_size: int,
+    yes: bool,
     as_json: bool,
 ) -> None:
     """Delete finished runs (with their steps, logs, waits, inputs, events and
@@ -45,6 +47,13 @@ def cleanup_cmd(
         seconds = parse_age(older_than, "--older-than")
     except DurableError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    if seconds < 3600 and not dry_run and not yes:
+        # "1m" is one minute here, and reads as a month: make a short age deliberate
+        raise click.BadParameter(
+            f"{older_than!r} is under an hour (m means minutes, not months; "
+            "months are 30d); add --yes to delete runs that recent",
+            param_hint="--older-than",
+        )
     app = app_of(ctx)
     app.ready()
     cutoff = app.clock.now_ms() - int(seconds * 1000)

@@ -157,3 +157,11 @@ def test_the_demo_ends_with_commands_that_open_its_database(tmp_path: Path) -> N
         )
         assert done.returncode == 0, done.stderr
         assert "process_order" in done.stdout
+
+
+def test_cleanup_refuses_an_age_under_an_hour_without_yes(sqlite_url: str, drive: Durable) -> None:
+    refused = durable(sqlite_url, "cleanup", "--older-than", "1m")
+    assert refused.code == 2 and "minutes, not months" in refused.err
+    assert durable(sqlite_url, "cleanup", "--older-than", "1m", "--dry-run").code == 0
+    assert durable(sqlite_url, "cleanup", "--older-than", "1m", "--yes").code == 0
+    assert durable(sqlite_url, "cleanup", "--older-than", "2h").code == 0
