@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -11,14 +12,36 @@ if TYPE_CHECKING:
 _MAX_TRACEBACK = 20_000
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _user_first(exc: BaseException) -> str:
+    """The traceback without the engine's frames that led into the step, so it
+    starts at the user's code (frames of durable the step called stay)."""
+    te = traceback.TracebackException.from_exception(exc)
+    frames = list(te.stack)
+    skip = 0
+    while skip < len(frames) - 1 and os.path.abspath(frames[skip].filename).startswith(_PACKAGE):
+        skip += 1
+    if skip:
+        te.stack = traceback.StackSummary.from_list(frames[skip:])
+    text = "".join(te.format())
+    if skip:
+        head = "Traceback (most recent call last):\n"
+        note = f"  ({skip} frames of durable calling the step omitted)\n"
+        text = text.replace(head, head + note, 1) if text.startswith(head) else text
+    return text
+
+
 def error_value(exc: BaseException, **extra: Any) -> dict[str, Any]:
-    """``{type, message, traceback}`` of an exception (+ extra fields).
+    """``{type, message, traceback}`` of an exception (+ extra fields); the traceback
+    starts at the user's code.
 
     Whatever the exception does (a ``__str__`` that raises, lone surrogates, NULs),
     the value holds only text the database accepts.
     """
     try:
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        tb = _user_first(exc)
     except Exception:  # a broken __str__ or a traceback too deep to format
         tb = f"{type(exc).__name__} (its traceback could not be formatted)"
     if len(tb) > _MAX_TRACEBACK:

@@ -132,3 +132,17 @@ def test_a_step_that_returned_none_is_named_in_the_next_steps_error() -> None:
         assert failed.error is not None and failed.error["type"] == "TypeError"
         assert "step 'forgets_to_return' returned None" in failed.error["message"]
         assert "step 'uses_ctx' received None" in failed.error["message"]
+
+
+def test_a_recorded_traceback_starts_at_the_users_code() -> None:
+    wf = Workflow("tb", [step(flaky, name="charge")])
+    with TestApp([wf]) as t:
+        run = t.run(wf, {})
+        [attempt] = t.app.list_steps(run.id)
+        assert attempt.error is not None
+        lines = attempt.error["traceback"].splitlines()
+        assert lines[0] == "Traceback (most recent call last):"
+        assert "frames of durable calling the step omitted" in lines[1]
+        assert __file__ in lines[2] and "in flaky" in lines[2]
+        assert lines[-1] == "ValueError: card declined"
+        assert "/durable/executor/" not in attempt.error["traceback"]
