@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from ..errors import DurableError, InputValidationError
 from ..models import PendingInput
 from . import pages
-from .context import Dashboard, base_path, link
+from .context import Dashboard, base_path, link, set_flash
 from .filters import NAME_RE, valid_id
 from .security import CSRF_FIELD, CSRF_HEADER, principal_of
 
@@ -74,7 +74,9 @@ async def act(
             await run_in_threadpool(d.audit, request, action, target, "invalid", detail, params)
         return result
     await run_in_threadpool(d.audit, request, action, target, "ok", result, params)
-    return RedirectResponse(_next_url(request, form, default_next), 303)
+    response = RedirectResponse(_next_url(request, form, default_next), 303)
+    set_flash(request, response, str(result))  # the next page confirms what was done
+    return response
 
 
 def _run_id(request: Request) -> str:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from .. import codec
@@ -91,9 +91,31 @@ class Dashboard:
             "static": f"{base}/static",
             **context,
         }
+        flash = None if request.headers.get("hx-request") else request.cookies.get(FLASH_COOKIE)
+        if flash:
+            full.setdefault("flash", unquote(flash)[:200])
         response = self.templates.TemplateResponse(request, template, full, status_code=status_code)
         response.headers["vary"] = "HX-Request"
+        if flash:  # shown once
+            response.delete_cookie(FLASH_COOKIE, path=base or "/")
         return response
+
+
+FLASH_COOKIE = "durable_flash"
+
+
+def set_flash(request: Request, response: Response, message: str) -> None:
+    """A one-time confirmation ("cancelled", "retried") for the page the action
+    redirects to: a short-lived cookie scoped to the dashboard, shown and cleared by
+    the next full page."""
+    response.set_cookie(
+        FLASH_COOKIE,
+        quote(message[:200]),
+        max_age=60,
+        path=base_path(request) or "/",
+        httponly=True,
+        samesite="strict",
+    )
 
 
 def base_path(request: Request) -> str:
