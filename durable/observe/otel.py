@@ -143,7 +143,7 @@ class OtelObserver(BaseObserver):
         self._m = _Instruments.shared()
         self._m.engines.add(engine)
         self._runs: dict[str, Span] = {}  # execution id -> its claim span
-        self._attempts: dict[str, Span] = {}  # attempt row id -> its span
+        self._attempts: dict[str, tuple[str, Span]] = {}  # attempt id -> (execution id, span)
         self._current: dict[str, Span] = {}  # execution id -> latest open attempt span
 
     # ---- starting ---------------------------------------------------------------------
@@ -209,6 +209,12 @@ class OtelObserver(BaseObserver):
     def run_released(self, row: Row) -> None:
         span = self._runs.pop(row["id"], None)
         self._current.pop(row["id"], None)
+        # an attempt the executor never ended (it crashed mid-step) ends with its claim
+        for attempt_id, (execution_id, open_span) in list(self._attempts.items()):
+            if execution_id == row["id"]:
+                self._attempts.pop(attempt_id, None)
+                open_span.set_status(self._trace.StatusCode.ERROR, "the claim ended mid-attempt")
+                open_span.end()
         if span is None:
             return
         status = row.get("status") or ""
@@ -240,7 +246,7 @@ class OtelObserver(BaseObserver):
                 A_ATTEMPT: int(attempt["attempt"]),
             },
         )
-        self._attempts[attempt["id"]] = span
+        self._attempts[attempt["id"]] = (execution_id, span)
         self._current[execution_id] = span
 
     def attempt_ended(self, workflow_name: str, attempt: Row) -> None:
@@ -251,11 +257,12 @@ class OtelObserver(BaseObserver):
                 duration / 1000,
                 {A_WORKFLOW: workflow_name, A_STEP: attempt["step_name"], A_OUTCOME: status},
             )
-        span = self._attempts.pop(attempt["id"], None)
+        entry = self._attempts.pop(attempt["id"], None)
+        if entry is None:
+            return
+        span = entry[1]
         if self._current.get(attempt["execution_id"]) is span:
             self._current.pop(attempt["execution_id"], None)
-        if span is None:
-            return
         span.set_attribute(A_OUTCOME, status)
         if status == "failed":
             error = _error(attempt.get("error"))
