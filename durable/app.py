@@ -539,10 +539,14 @@ class Durable:
     ) -> Execution:
         """Async form of :meth:`wait_for_completion`: waits on the run's events without
         holding a thread (each read of the run goes off the event loop)."""
+        if timeout is not None:
+            checks.seconds(timeout, "timeout")
         loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self._ready)
+        engine = await asyncio.to_thread(self.ready)
         deadline = None if timeout is None else loop.time() + timeout
-        sub = self._try_subscribe(self.pubsub.workflow_topic(execution_id))
+        pubsub = engine.pubsub
+        topic = pubsub.workflow_topic(execution_id)
+        sub = pubsub.subscribe(topic, buffer=16) if pubsub.server is not None else None
         try:
             while True:
                 execution = await asyncio.to_thread(self.query.get_execution, execution_id)
@@ -560,7 +564,7 @@ class Durable:
                     await asyncio.wait_for(sub._aget(), left)
         finally:
             if sub is not None:
-                self.pubsub.unsubscribe(sub)
+                pubsub.unsubscribe(sub)
 
     async def result_async(self, execution_id: str, timeout: float | None = None) -> Any:
         """Async form of :meth:`result` (waits without holding a thread)."""
