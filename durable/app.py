@@ -529,6 +529,7 @@ class Durable:
     cancel_wait_async = async_twin(cancel_wait)
     migrate_async = async_twin(migrate)
     pending_migrations_async = async_twin(pending_migrations)
+    ready_async = async_twin(ready)
     subscribe_async = async_twin(subscribe)
     start_worker_async = async_twin(start_worker)
     stop_worker_async = async_twin(stop_worker)
