@@ -579,8 +579,12 @@ class Durable:
     ) -> None:
         """Run a worker until this task is cancelled, then stop it gracefully (in-flight
         steps get ``grace_seconds``). For an asyncio host's lifespan."""
-        await self.start_worker_async(queues)
+        starting = asyncio.ensure_future(self.start_worker_async(queues))
         try:
+            await asyncio.shield(starting)
             await asyncio.Event().wait()
         finally:
+            # cancelled while starting: let the start finish, so that it is stopped
+            with contextlib.suppress(Exception):
+                await starting
             await asyncio.shield(self.stop_worker_async(grace_seconds))
