@@ -18,10 +18,12 @@ from durable import Durable, Workflow, step
 from durable.storage import Storage, open_storage
 from durable.wait import wait_for_event, wait_for_input
 
-# the loop must answer within this many seconds while any async verb runs; a blocking
-# stop_worker/close would hold it for the whole step (SLOW_STEP_SECONDS)
-MAX_LAG_SECONDS = 0.25
+# A blocking stop_worker/close would hold the loop for the whole step (SLOW_STEP_SECONDS);
+# the loop must answer well within that while any async verb runs. On a quiet machine the
+# worst lag is a few milliseconds; the bound leaves room for a loaded CI machine (the
+# exact check is the one on database calls above).
 SLOW_STEP_SECONDS = 1.5
+MAX_LAG_SECONDS = SLOW_STEP_SECONDS / 2
 
 
 class ThreadRecordingStorage:
@@ -137,6 +139,7 @@ async def test_every_async_verb_leaves_the_loop_free(sqlite_url: str) -> None:
     on_loop = storage.threads.get(loop_thread, [])
     assert on_loop == [], f"database calls on the event loop's thread: {on_loop}"
     slowest = max(lags, key=lambda k: lags[k])
+    print("loop lag per verb (ms):", {k: round(v * 1000, 1) for k, v in lags.items()})
     assert lags[slowest] < MAX_LAG_SECONDS, f"{slowest} held the loop {lags[slowest]:.3f}s: {lags}"
 
 
