@@ -146,11 +146,18 @@ class OtelObserver(BaseObserver):
         self._attempts: dict[str, tuple[str, Span]] = {}  # attempt id -> (execution id, span)
         self._current: dict[str, Span] = {}  # execution id -> latest open attempt span
 
+    def _tracing(self) -> bool:
+        """False until the host sets a tracer provider: then spans would be no-ops, so
+        none are made (checked per call: a provider may be set after the app)."""
+        return not isinstance(self._trace.get_tracer_provider(), self._trace.ProxyTracerProvider)
+
     # ---- starting ---------------------------------------------------------------------
 
     def trace_context(
         self, workflow_name: str, execution_id: str, parent_execution_id: str | None
     ) -> dict[str, str] | None:
+        if not self._tracing():
+            return None
         parent = self._current.get(parent_execution_id or "") or self._runs.get(
             parent_execution_id or ""
         )
@@ -184,6 +191,8 @@ class OtelObserver(BaseObserver):
             self._m.claim_to_start.record(max(0, now - claimed_at) / 1000, attrs)
             if row.get("wake_at") is not None:
                 self._m.wake_latency.record(max(0, claimed_at - row["wake_at"]) / 1000, attrs)
+        if not self._tracing():
+            return
         ctx = None
         if row.get("trace_context"):
             try:
@@ -228,6 +237,8 @@ class OtelObserver(BaseObserver):
     # ---- attempts ---------------------------------------------------------------------
 
     def attempt_started(self, workflow_name: str, attempt: Row) -> None:
+        if not self._tracing():
+            return
         execution_id = attempt["execution_id"]
         parent = self._runs.get(execution_id)
         ctx = self._trace.set_span_in_context(parent) if parent is not None else None

@@ -20,14 +20,20 @@ from tests.support.procs import spawn
 _EXPORTER = InMemorySpanExporter()
 
 
+_ATTACHED: list[TracerProvider] = []
+
+
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
-    """The process-wide SDK provider (set once: OpenTelemetry allows one)."""
+    """Spans of the process-wide SDK provider (OpenTelemetry allows one per process:
+    set it, or if something else set one already, add our exporter to it)."""
     current = trace.get_tracer_provider()
     if not isinstance(current, TracerProvider):
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        trace.set_tracer_provider(provider)
+        current = TracerProvider()
+        trace.set_tracer_provider(current)
+    if current not in _ATTACHED:
+        current.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        _ATTACHED.append(current)
     _EXPORTER.clear()
     return _EXPORTER
 
