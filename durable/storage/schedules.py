@@ -88,7 +88,7 @@ class ScheduleSqlMixin(TxSource):
         with self._tx() as tx:
             if tx.one("get_schedule", {"name": name}) is None:
                 return False
-            tx.run("insert_execution", {"limit_keys": None, **execution, "now": now})
+            tx.run("insert_execution", {"limit_keys": None, "trace_context": None, **execution, "now": now})
             tx.run(
                 "record_schedule_run",
                 {
@@ -122,7 +122,7 @@ def _fire_tick(tx: Tx, schedule: Row, tick_at: int, execution: Row, now: int) ->
     if skip:
         tx.run("record_schedule_skip", {"name": name, "tick_at": tick_at})
         return Fired(schedule, tick_at, None)
-    tx.run("insert_execution", {"limit_keys": None, **execution, "now": now})
+    tx.run("insert_execution", {"limit_keys": None, "trace_context": None, **execution, "now": now})
     tx.run(
         "record_schedule_run",
         {"name": name, "tick_at": tick_at, "execution_id": execution["id"], "now": now},

@@ -103,7 +103,10 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
             ]
 
     def find_ids_by_suffix(self, suffix: str, limit: int) -> list[str]:
-        pattern = "%" + like_prefix(suffix)[:-1]
+        literal = like_prefix(suffix)[:-1]  # wildcards removed
+        if not literal:
+            return []
+        pattern = "%" + literal
         with self._read() as tx:
             return [
                 r["id"] for r in tx.all("find_ids_by_prefix", {"pattern": pattern, "limit": limit})

@@ -97,6 +97,8 @@ def test_create_get_and_list(store):
         len(store.list_executions(ExecutionFilter(statuses=("pending", "failed")), 10, None)) == 3
     )
     assert store.find_ids_by_prefix(rows[0]["id"][:30], 5) == [rows[0]["id"]]
+    assert store.find_ids_by_suffix(rows[1]["id"][-12:], 5) == [rows[1]["id"]]
+    assert store.find_ids_by_suffix("%", 5) == []  # wildcards are taken literally
 
 
 def test_create_is_all_or_nothing(store):
