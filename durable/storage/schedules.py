@@ -88,7 +88,10 @@ class ScheduleSqlMixin(TxSource):
         with self._tx() as tx:
             if tx.one("get_schedule", {"name": name}) is None:
                 return False
-            tx.run("insert_execution", {"limit_keys": None, "trace_context": None, **execution, "now": now})
+            tx.run(
+                "insert_execution",
+                {"limit_keys": None, "trace_context": None, **execution, "now": now},
+            )
             tx.run(
                 "record_schedule_run",
                 {
