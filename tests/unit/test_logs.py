@@ -9,6 +9,7 @@ import pytest
 
 from durable import Retry, Workflow, step
 from durable.observe.logs import JsonFormatter
+from durable.storage import KnownWorkflows
 from durable.testing import TestApp
 
 
@@ -89,7 +90,8 @@ def test_recovery_of_a_dead_workers_run_names_the_worker(
     with TestApp([wf]) as t:
         run_id = t.app.start(wf, {})
         now = t.clock.now_ms()
-        [row] = t.app.storage.claim("default", 1, "dead-host:1:abc", "tok", now)
+        known = KnownWorkflows.of({"slow": [None]})
+        [row] = t.app.storage.claim("default", 1, "dead-host:1:abc", "tok", now, known)
         t.clock.advance(seconds=120)
         t.run_until_idle()
         t.assert_status(run_id, "completed")
