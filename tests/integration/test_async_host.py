@@ -65,7 +65,11 @@ def ask(ctx: Any) -> Any:
     return {**ctx, "answer": wait_for_input("answer"), "ping": wait_for_event("ping")}
 
 
+SLOW_STARTED = threading.Event()  # the body runs (a claimed run may not have begun it)
+
+
 def slow(ctx: Any) -> Any:
+    SLOW_STARTED.set()
     time.sleep(SLOW_STEP_SECONDS)
     return ctx
 
@@ -119,11 +123,9 @@ async def test_every_async_verb_leaves_the_loop_free(sqlite_url: str) -> None:
         other = (await app.list_executions_async(status="waiting")).items[0].id
         await t("cancel_wait", lambda: app.cancel_wait_async(other))
         await t("subscribe", lambda: app.subscribe_async(app.pubsub.workflows_topic()))
+        SLOW_STARTED.clear()
         slow_id = await app.start_async(SLOW, {})
-        for _ in range(400):
-            if (await app.get_execution_async(slow_id)).status == "running":
-                break
-            await asyncio.sleep(0.025)
+        assert await asyncio.to_thread(SLOW_STARTED.wait, 60)
         began = time.monotonic()
         await t("stop_worker", lambda: app.stop_worker_async(grace_seconds=30))
         assert time.monotonic() - began >= SLOW_STEP_SECONDS / 3  # it did wait for the step
@@ -157,12 +159,10 @@ async def test_close_async_waits_for_a_step_in_flight_without_blocking(sqlite_ur
     meter = LagMeter()
     ticker = asyncio.create_task(meter.run())
     app = Durable(sqlite_url, [SLOW], poll_interval_seconds=0.05)
+    SLOW_STARTED.clear()
     await app.start_worker_async()
     run_id = await app.start_async(SLOW, {})
-    for _ in range(400):
-        if (await app.get_execution_async(run_id)).status == "running":
-            break
-        await asyncio.sleep(0.025)
+    assert await asyncio.to_thread(SLOW_STARTED.wait, 60)
     meter.worst = 0.0
     await app.close_async()
     meter.stop()
@@ -174,12 +174,10 @@ async def test_close_async_waits_for_a_step_in_flight_without_blocking(sqlite_ur
 
 async def test_run_worker_async_runs_until_cancelled(sqlite_url: str) -> None:
     async with Durable(sqlite_url, [SLOW], poll_interval_seconds=0.05) as app:
+        SLOW_STARTED.clear()
         task = asyncio.create_task(app.run_worker_async(grace_seconds=30))
         run_id = await app.start_async(SLOW, {})
-        for _ in range(400):
-            if (await app.get_execution_async(run_id)).status == "running":
-                break
-            await asyncio.sleep(0.025)
+        assert await asyncio.to_thread(SLOW_STARTED.wait, 60)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
