@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import checks
+from . import checks, codec
 from .clock import Clock, SystemClock, to_ms
 from .engine import Engine, EngineConfig
 from .errors import (
@@ -83,6 +83,7 @@ class Durable:
         log_capture: bool | LogCapture | None = True,
         retention: Retention | Mapping[str, Any] | None = None,
         telemetry: bool | None = None,
+        max_value_bytes: int = codec.DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         if not isinstance(name, str) or not name or ":" in name:
             raise ConfigurationError(f"name must be a non-empty string without ':', got {name!r}")
@@ -117,6 +118,10 @@ class Durable:
             "limits": limits,
         }
         self._own_storage = storage is None
+        try:
+            value_codec = codec.Codec(max_value_bytes)
+        except DurableError as exc:
+            raise ConfigurationError(str(exc)) from None
         self.name = name
         self.url = url
         if storage is not None and schema is not None:
@@ -146,6 +151,7 @@ class Durable:
             notifier=signals.notifier,
             config=config,
             limits=limits,
+            codec=value_codec,
         )
         # logs always; OpenTelemetry with telemetry=True, or None and it is installed
         self.engine.observer = default_observers(self.engine, telemetry)
@@ -347,8 +353,6 @@ class Durable:
         """Deliver an event to a run. Returns True if a waiting step took it, False if
         it was buffered for a wait the run has not reached yet."""
         engine = self.ready()
-        if not isinstance(name, str) or not name:
-            raise DurableError(f"an event name must be a non-empty string, got {name!r}")
         return engine.send_event(execution_id, name, payload)
 
     def provide_input(self, execution_id: str, name: str, value: Any) -> None:

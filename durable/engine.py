@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import checks, codec
+from . import codec
 from .clock import Clock
+from .codec import Codec, check_int, check_text
 from .errors import (
     DurableError,
     InputAlreadyProvidedError,
@@ -66,8 +67,11 @@ class Engine:
         rand: Callable[[], float] = random.random,
         limits: Mapping[str, QueueLimits] | None = None,
         observer: Observers | None = None,
+        codec: Codec | None = None,
     ) -> None:
         self.name = name
+        #: encodes every user value this instance stores (its size limit included)
+        self.codec = codec or Codec()
         self.storage = storage
         self.clock = clock
         self.pubsub = pubsub
@@ -159,9 +163,11 @@ class Engine:
         schedule_name: str | None = None,
         schedule_tick_at: int | None = None,
     ) -> Row:
-        checks.integer(priority, "priority")
-        if queue is not None and (not isinstance(queue, str) or not queue):
-            raise DurableError(f"queue must be a non-empty string, got {queue!r}")
+        check_int(priority, "priority")
+        if queue is not None:
+            check_text(queue, "queue")
+        if wake_at is not None:
+            check_int(wake_at, "scheduled_at (epoch ms)", minimum=0)
         run_id = new_id() if execution_id is None else check_execution_id(execution_id)
         if isinstance(ref, str) and not self.registry:
             # a client app (no workflows): start by name; a worker that has the code
@@ -174,7 +180,7 @@ class Engine:
             name, version, first = wf.name, wf.version, wf.program.first
             assert first is not None
             first_queue = step_queue(wf, first)
-        text = codec.encode(input, f"the input of workflow {name!r}")
+        text = self.codec.encode(input, f"the input of workflow {name!r}")
         if first is None:  # by name: no code here, so no limit keys either
             limit_keys = None
         else:
@@ -316,6 +322,7 @@ class Engine:
         """Cancel an unfinished run and its running children (InvalidStateError if finished).
         With ``compensate``, its finished steps are undone by a worker (a plain cancel
         when this app has the code and no finished step has a compensation)."""
+        check_text(reason, "the cancel reason", empty=True, max_chars=10_000)
         current = self.query.get_execution(execution_id)
         if current.is_finished:
             raise InvalidStateError(
@@ -345,12 +352,13 @@ class Engine:
 
     def send_event(self, execution_id: str, name: str, payload: Any) -> bool:
         """Deliver an event; True if a waiting step took it, False if it was buffered."""
+        check_text(name, "an event name")
         current = self.query.execution_row(execution_id)
         if current["status"] in TERMINAL_STATUSES:
             raise InvalidStateError(
                 f"execution {execution_id} is {current['status']}; it takes no more events"
             )
-        text = codec.encode(payload, f"the payload of event {name!r}")
+        text = self.codec.encode(payload, f"the payload of event {name!r}")
         wait = self.storage.send_event(execution_id, name, text, self.clock.now_ms())
         if wait is not None:
             self.notifier.notify(current["queue"])
@@ -358,6 +366,7 @@ class Engine:
 
     def provide_input(self, execution_id: str, name: str, value: Any) -> None:
         """Answer a pending input, or keep the answer until the run asks for it."""
+        check_text(name, "an input name")
         current = self.query.execution_row(execution_id)
         if current["status"] in TERMINAL_STATUSES:
             raise InvalidStateError(
@@ -370,7 +379,7 @@ class Engine:
                 raise InputAlreadyProvidedError(
                     f"input {name!r} of execution {execution_id} was already provided"
                 )
-            text = codec.encode(value, f"the value of input {name!r}")
+            text = self.codec.encode(value, f"the value of input {name!r}")
             if not self.storage.buffer_input(execution_id, name, text, now):
                 raise InputAlreadyProvidedError(
                     f"input {name!r} of execution {execution_id} was already provided and awaits the run"
@@ -378,7 +387,7 @@ class Engine:
             return
         spec = codec.decode(wait["spec"]) or {}
         accepted = validate(wait["input_type"] or "any", spec, value)
-        text = codec.encode(accepted, f"the value of input {name!r}")
+        text = self.codec.encode(accepted, f"the value of input {name!r}")
         if not self.storage.resolve_input(wait, text, now):
             raise InputAlreadyProvidedError(
                 f"input {name!r} of execution {execution_id} was already provided"

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .checks import count
+from .codec import scrub
 from .errors import ConfigurationError
 from .models import ms_to_iso
 
@@ -122,10 +123,10 @@ class _Sink:
             "time": ms_to_iso(self.rt.now_ms()),
             "level": level,
             "source": source,
-            "logger": logger,
+            "logger": None if logger is None else scrub(logger),
             "message": "",
         }
-        message = message.replace("\x00", "\ufffd")
+        message = scrub(message)  # NUL and lone surrogates: kept visible, never refused
         if len(message) > self.config.max_message_chars:
             message = message[: self.config.max_message_chars] + " …"
             entry["truncated"] = True

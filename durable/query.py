@@ -145,6 +145,10 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         ) from None
 
 
+def _shown(value: Any) -> str:
+    return codec.shown(value) if isinstance(value, str) else repr(value)
+
+
 class Query:
     """Reads, shaped as records. Every reader (API, CLI, dashboard) goes through here."""
 
@@ -152,8 +156,9 @@ class Query:
         self.storage = storage
 
     def execution_row(self, execution_id: str) -> Row:
-        if not isinstance(execution_id, str) or not execution_id:
-            raise ExecutionNotFoundError(f"no execution with id {execution_id!r}")
+        if not codec.storable_text(execution_id) or not execution_id:
+            # no stored id holds NUL or a lone surrogate: not found, on every backend
+            raise ExecutionNotFoundError(f"no execution with id {_shown(execution_id)}")
         row = self.storage.get_execution(execution_id)
         if row is None:
             raise ExecutionNotFoundError(f"no execution with id {execution_id!r}")
@@ -163,8 +168,13 @@ class Query:
         return to_execution(self.execution_row(execution_id))
 
     def resolve_id(self, prefix: str) -> str:
-        """A full id from a unique prefix or a short id (the id's last group, as tables
-        show it); ambiguous ones list the candidates."""
+        """A full id from a unique prefix, matched literally (``%`` and ``_`` are plain
+        characters), or a short id (the id's last group, as tables show it); an empty
+        prefix is refused, ambiguous ones list the candidates."""
+        if not isinstance(prefix, str) or not prefix:
+            raise DurableError("give an execution id or a prefix of one (it was empty)")
+        if not codec.storable_text(prefix):
+            raise ExecutionNotFoundError(f"no execution id starts with {_shown(prefix)}")
         if self.storage.get_execution(prefix) is not None:
             return prefix
         found = self.storage.find_ids_by_prefix(prefix, 6)

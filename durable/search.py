@@ -9,6 +9,8 @@ import json
 import re
 from typing import Any
 
+from . import codec
+from .errors import SerializationError
 from .storage.protocols import JsonMatch
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_$-]{1,100}$")
@@ -40,6 +42,10 @@ def parse_search(text: str) -> list[JsonMatch]:
             value: Any = json.loads(raw)
         except ValueError:
             value = raw
+        try:  # what cannot be stored cannot match: say so instead of failing in SQL
+            codec.encode(value, f"search value of {column}{dotted}")
+        except SerializationError as exc:
+            raise ValueError(str(exc)) from None
         if any(m.column == column for m in out):
             raise ValueError(f"search on {column} at most once")
         out.append(JsonMatch(column, keys, value))  # type: ignore[arg-type]

@@ -35,14 +35,24 @@ MISSING: Any = object()
 def _deadline(rt: StepRuntime, timeout: float | None) -> int | None:
     if timeout is None:
         return None
-    return rt.now_ms() + int(checks.seconds(timeout, "timeout") * 1000)
+    return _after(rt, checks.seconds(timeout, "timeout"), "timeout")
+
+
+def _after(rt: StepRuntime, seconds: float, what: str) -> int:
+    """``now + seconds`` in epoch ms, refused if it does not fit a 64-bit column."""
+    if seconds > _MAX_SECONDS:
+        raise DurableError(f"{what} of {seconds!r} seconds is too far away")
+    return codec.check_int(rt.now_ms() + int(seconds * 1000), f"{what} (epoch ms)")
+
+
+_MAX_SECONDS = 10**15  # about 31 million years: far beyond any real wait
 
 
 def sleep(seconds: float) -> None:
     """Pause the workflow for ``seconds``; the run is woken when the time comes."""
     delay = checks.seconds(seconds, "sleep() seconds")
     rt = current_runtime("sleep")
-    _sleep_until(rt, rt.now_ms() + int(delay * 1000), "sleep")
+    _sleep_until(rt, _after(rt, delay, "sleep()"), "sleep")
 
 
 def schedule_at(when: datetime) -> None:
@@ -206,9 +216,9 @@ def wait_for_input(
             "kind": "input",
             "name": name,
             "input_type": type,
-            "prompt": prompt,
-            "metadata": codec.encode(dict(metadata or {}), "input metadata"),
-            "spec": codec.encode(spec, "input spec"),
+            "prompt": _prompt(prompt),
+            "metadata": rt.engine.codec.encode(dict(metadata or {}), "input metadata"),
+            "spec": rt.engine.codec.encode(spec, "input spec"),
             "timeout_at": _deadline(rt, timeout),
         }
         group = rt.register(seq, [row])
@@ -261,6 +271,13 @@ def wait_for_form(
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not name:
         raise DurableError(f"a wait name must be a non-empty string, got {name!r}")
+    codec.check_text(name, "a wait name")
+
+
+def _prompt(prompt: str | None) -> str | None:
+    if prompt is None:
+        return None
+    return codec.check_text(prompt, "an input prompt", empty=True, max_chars=100_000)
 
 
 def _check_names(names: Sequence[str]) -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .checks import count, seconds
+from .codec import MAX_NAME_CHARS, text_problem
 from .errors import DefinitionError
 from .retry import Retry
 
@@ -291,6 +292,9 @@ class Program:
         return node.name or f"{kind}_{self._counters[kind]}"
 
     def _add(self, name: str, node: Node, scope: tuple[str, ...]) -> Instr:
+        _storable(name, "a step name")
+        if isinstance(node, Step) and node.queue:
+            _storable(node.queue, f"step {name!r}: the queue name")
         if name in self.instrs or name in self.compensations:
             raise DefinitionError(f"duplicate step name {name!r}: step names must be unique")
         instr = Instr(name=name, node=node, index=len(self.order), scope=scope)
@@ -377,6 +381,7 @@ class Workflow:
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise DefinitionError(f"a workflow needs a non-empty name, got {name!r}")
+        _storable(name, "a workflow name")
         self.name = name
         self.nodes = _nodes(steps, f"workflow {name!r} steps")
         if not self.nodes:
@@ -384,12 +389,15 @@ class Workflow:
         self.timeout = _check_timeout(timeout, f"workflow {name!r}")
         if not isinstance(queue, str) or not queue:
             raise DefinitionError(f"workflow {name!r}: queue must be a non-empty string")
+        _storable(queue, f"workflow {name!r}: the queue name")
         self.queue = queue
         self.schedules = tuple(schedules)
         self.description = description
         if version is not None and (isinstance(version, bool) or not str(version).strip()):
             raise DefinitionError(f"workflow {name!r}: version must be a non-empty str or int")
         self.version: str | None = None if version is None else str(version)
+        if self.version is not None:
+            _storable(self.version, f"workflow {name!r}: the version")
         try:
             self.program = Program(self.nodes)
         except DefinitionError as exc:
@@ -423,3 +431,12 @@ class Workflow:
     def __repr__(self) -> str:
         shown = f", version={self.version!r}" if self.version is not None else ""
         return f"Workflow({self.name!r}{shown}, steps={self.step_names})"
+
+
+def _storable(name: str, what: str) -> None:
+    """Names are stored in their own columns: the codec's rules for names apply."""
+    problem = text_problem(name)
+    if problem is not None:
+        raise DefinitionError(f"{what} {name!r} is refused: {problem}")
+    if len(name) > MAX_NAME_CHARS:
+        raise DefinitionError(f"{what} is longer than {MAX_NAME_CHARS} characters")

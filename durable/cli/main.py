@@ -10,6 +10,7 @@ import click
 
 from ..errors import DurableError
 from ..observe.logs import configure_logging
+from ..redaction import redact
 from . import events, ops, runs, schedules
 from .dashboard import dashboard as dashboard_command
 from .loading import load_app
@@ -23,23 +24,31 @@ class DurableGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+        except click.exceptions.ClickException as exc:
+            exc.__dict__["message"] = _redacted(ctx, exc.message)  # click marks it Final
+            raise
+        except (click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:  # `durable ... | head`: the reader left; click exits quietly
             raise
         except DurableError as exc:
             if _debug(ctx):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(_redacted(ctx, f"error: {exc}"), err=True)
             ctx.exit(1)
         except Exception as exc:
             if _debug(ctx):
                 raise
-            click.echo(
-                f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-                err=True,
-            )
+            text = f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+            click.echo(_redacted(ctx, text), err=True)
             ctx.exit(1)
+
+
+def _redacted(ctx: click.Context, text: str) -> str:
+    """Every error line goes out with URL credentials masked (the app's own URL's
+    secrets too, wherever a driver quoted them)."""
+    app = (ctx.obj or {}).get("app")
+    return redact(text, getattr(app, "url", None))
 
 
 def _debug(ctx: click.Context) -> bool:

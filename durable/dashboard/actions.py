@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..errors import DurableError, InputValidationError
+from ..errors import DurableError, InputValidationError, SerializationError
 from ..models import PendingInput
 from . import pages
 from .context import Dashboard, base_path, link, set_flash
@@ -65,9 +65,11 @@ async def act(
     try:
         result = await run_in_threadpool(work, form)
     except DurableError as exc:
-        await run_in_threadpool(d.audit, request, action, target, "error", str(exc), params)
-        context = {"page": "", "message": str(exc), "back": _next_url(request, form, default_next)}
-        return d.render(request, "message.html", context, 409)
+        message = d.error_text(str(exc))
+        await run_in_threadpool(d.audit, request, action, target, "error", message, params)
+        status = 422 if isinstance(exc, SerializationError) else 409
+        context = {"page": "", "message": message, "back": _next_url(request, form, default_next)}
+        return d.render(request, "message.html", context, status)
     if isinstance(result, Response):  # the work rendered its own answer
         if result.status_code >= 400:
             detail = "the submitted value was refused (validation errors shown to the user)"
@@ -262,7 +264,7 @@ async def bulk(d: Dashboard, request: Request) -> Response:
                     d.app.cancel(run_id, "cancelled from the dashboard (bulk)")
                 outcome, detail = "ok", f"{action} done"
             except DurableError as exc:
-                outcome, detail = "error", str(exc)
+                outcome, detail = "error", d.error_text(str(exc))
             d.audit(request, f"bulk_{action}", run_id, outcome, detail)
             results.append({"id": run_id, "outcome": outcome, "detail": detail})
         context = {"page": "executions", "action": action, "results": results}

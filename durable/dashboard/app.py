@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sse_starlette import EventSourceResponse
@@ -21,7 +21,7 @@ from .context import HERE, Dashboard, make_templates
 from .filters import valid_id
 from .live import CHANNELS, Hub, Listener, stream_events
 from .redact import RedactHook, Redactor
-from .security import Access, AuthHook, Csrf, Guard, RolesHook
+from .security import Access, AuthHook, Csrf, Guard, HostAllowlist, RolesHook
 
 if TYPE_CHECKING:
     from ..app import Durable
@@ -41,6 +41,7 @@ def create_app(
     stream_lifetime_seconds: float = 60.0,
     bulk_limit: int = 500,
     debug: bool = False,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """Build the dashboard for ``durable_app``; mount it anywhere (``Mount("/ops", app)``).
 
@@ -55,6 +56,10 @@ def create_app(
     serve one site; by default a random key per process).
     ``poll_interval_seconds`` is the fallback change detection for runs changed
     in other processes when the bus does not cross processes.
+    ``allowed_hosts`` are the names the dashboard answers to (the ``Host`` header,
+    port ignored; ``*.example.com`` for subdomains, ``["*"]`` for any): by default
+    loopback only (``localhost``, ``127.0.0.1``, ``::1``), so a page on another site
+    that resolves its name to 127.0.0.1 (DNS rebinding) gets a 400, not your runs.
     """
     if poll_interval_seconds <= 0 or coalesce_seconds < 0 or stream_lifetime_seconds <= 0:
         from ..errors import ConfigurationError
@@ -110,7 +115,7 @@ def create_app(
 
     async def not_found(request: Request, exc: Exception) -> Response:
         code = exc.status_code if isinstance(exc, HTTPException) else 500
-        detail = exc.detail if isinstance(exc, HTTPException) else "error"
+        detail = d.error_text(exc.detail) if isinstance(exc, HTTPException) else "error"
         if "principal" not in request.state._state:
             return Response(detail, status_code=code, media_type="text/plain")
         return d.render(request, "message.html", {"page": "", "message": detail}, code)
@@ -118,7 +123,13 @@ def create_app(
     app = Starlette(
         debug=debug,
         routes=routes,
-        middleware=[Middleware(Guard, access=Access(auth, roles, read_only))],
+        middleware=[
+            Middleware(
+                Guard,
+                access=Access(auth, roles, read_only),
+                hosts=HostAllowlist(allowed_hosts),
+            )
+        ],
         exception_handlers={HTTPException: not_found},
     )
     app.state.dashboard = d

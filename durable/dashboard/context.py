@@ -15,7 +15,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from .. import codec
+from ..errors import DurableError
 from ..ids import short_id
+from ..redaction import redact
 from ..storage.protocols import AuditEntry
 from .live import Hub
 from .redact import Redactor
@@ -59,16 +61,23 @@ class Dashboard:
         shown = self.redactor.value(dict(params)) if params else None
         entry = AuditEntry(
             at=self.app.clock.now_ms(),
-            actor=who.name,
+            actor=codec.scrub(who.name)[:200],
             role=who.role,
             action=action,
-            target=target,
-            params=codec.encode(shown, "audit params") if shown else None,
+            target=None if target is None else codec.scrub(target)[:200],
+            params=_audit_params(shown) if shown else None,
             outcome=outcome,
-            detail=self.redactor.text(detail)[:2000] if detail else None,
+            detail=codec.scrub(self.error_text(self.redactor.text(detail)))[:2000]
+            if detail
+            else None,
             remote=request.client.host if request.client else None,
         )
         self.app.storage.dashboard_audit_insert(entry)
+
+    def error_text(self, text: str) -> str:
+        """An error message as shown to a viewer: no credential of the database URL
+        (or of any URL) in it."""
+        return redact(str(text), self.app.url)
 
     def render(
         self,
@@ -116,6 +125,15 @@ def set_flash(request: Request, response: Response, message: str) -> None:
         httponly=True,
         samesite="strict",
     )
+
+
+def _audit_params(params: Mapping[str, Any]) -> str:
+    """The action's parameters as JSON; a value the codec refuses (the very reason
+    the action failed) is recorded as that reason, so the refusal is audited too."""
+    try:
+        return codec.encode(dict(params), "audit params", max_bytes=64 * 1024)
+    except DurableError as exc:
+        return codec.encode({"unrecorded": codec.scrub(str(exc))[:500]})
 
 
 def base_path(request: Request) -> str:

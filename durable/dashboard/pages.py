@@ -97,7 +97,7 @@ def executions(d: Dashboard, request: Request) -> Response:
             flt.storage_filter(d.now()), flt.matches(), limit=50, cursor=cursor
         )
     except DurableError as exc:
-        errors.append(str(exc))
+        errors.append(d.error_text(str(exc)))
         page = Page([], None)
     base = d_base(request)
     context = {
@@ -337,7 +337,7 @@ def schedules(d: Dashboard, request: Request) -> Response:
         try:
             items = list(api.list())
         except DurableError as exc:
-            problem = str(exc)
+            problem = d.error_text(str(exc))
     context = {
         "page": "schedules",
         "schedules": items,

@@ -1,8 +1,11 @@
-"""Who may see and act: the auth hook, roles, CSRF tokens and security headers.
+"""Who may see and act: the Host allowlist, the auth hook, roles, CSRF tokens and
+security headers.
 
-One pure ASGI middleware guards every route except static assets: it asks the
-auth hook who is calling, resolves the role, mints the CSRF cookie, and adds
-the Content-Security-Policy and friends to every response.
+One pure ASGI middleware guards every route: it refuses a ``Host`` header that
+is not allowed (DNS rebinding: a page on ``evil.example`` resolved to 127.0.0.1
+must not read the dashboard), asks the auth hook who is calling (not for static
+assets), resolves the role, mints the CSRF cookie (``Secure`` over HTTPS), and
+adds the Content-Security-Policy and friends to every response.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import hashlib
 import hmac
 import inspect
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
@@ -127,16 +130,84 @@ def _cookie(scope: Scope, name: str) -> str | None:
     return None
 
 
-class Guard:
-    """ASGI middleware: authenticate every route but ``/static``; set security headers."""
+#: the Host names a dashboard answers to by default: loopback only
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
-    def __init__(self, app: ASGIApp, access: Access) -> None:
+
+class HostAllowlist:
+    """Host names (``ops.example.com``), ``*.example.com`` for any subdomain, or
+    ``*`` for any host (only behind a proxy that checks Host itself)."""
+
+    def __init__(self, hosts: Sequence[str] | None) -> None:
+        chosen = LOOPBACK_HOSTS if hosts is None else tuple(hosts)
+        self.hosts = tuple(_bare(h.strip().lower()) for h in chosen if h.strip())
+        self.any = "*" in self.hosts
+
+    def allows(self, host_header: str | None) -> bool:
+        if self.any:
+            return True
+        if not host_header:
+            return False
+        name = _host_name(host_header.strip().lower())
+        if name is None:
+            return False
+        for allowed in self.hosts:
+            if allowed.startswith("*."):
+                if name.endswith(allowed[1:]) and len(name) > len(allowed) - 1:
+                    return True
+            elif name == allowed:
+                return True
+        return False
+
+
+def _bare(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _host_name(header: str) -> str | None:
+    """The name of a Host header without its port (``[::1]:8080`` -> ``::1``)."""
+    if header.startswith("["):
+        end = header.find("]")
+        rest = header[end + 1 :]
+        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        return header[1:end]
+    name, _, port = header.partition(":")
+    if port and not port.isdigit():
+        return None
+    return name.rstrip(".")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class Guard:
+    """ASGI middleware: check Host on every route, authenticate every route but
+    ``/static``; set security headers."""
+
+    def __init__(self, app: ASGIApp, access: Access, hosts: HostAllowlist | None = None) -> None:
         self.app = app
         self.access = access
+        self.hosts = hosts or HostAllowlist(None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        host = _header(scope, b"host")
+        if not self.hosts.allows(host):
+            shown = (host or "")[:100]
+            text = (
+                f"host {shown!r} is not allowed for this dashboard (a page on another site "
+                "could be reading it: DNS rebinding). If this is your address, allow it: "
+                "create_app(..., allowed_hosts=[...]) or durable dashboard --allowed-host NAME"
+            )
+            response = PlainTextResponse(text, status_code=400)
+            await response(scope, receive, _with_headers(send, None, scope))
             return
         path = relative_path(scope)
         if path.startswith("/static/"):
@@ -175,6 +246,8 @@ def _with_headers(send: Send, fresh_cookie: str | None, scope: Scope) -> Send:
             if fresh_cookie is not None:
                 path = scope.get("root_path", "") or "/"
                 value = f"{CSRF_COOKIE}={fresh_cookie}; Path={path}; HttpOnly; SameSite=Strict"
+                if scope.get("scheme") == "https":
+                    value += "; Secure"
                 extra.append((b"set-cookie", value.encode()))
             message = {**message, "headers": headers + [h for h in extra if h[0] not in names]}
         await send(message)

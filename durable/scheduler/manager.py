@@ -76,14 +76,16 @@ def to_schedule_info(row: Row) -> ScheduleInfo:
     )
 
 
-def _definition(spec: Schedule, workflow_name: str, declared: bool) -> Row:
+def _definition(
+    spec: Schedule, workflow_name: str, declared: bool, value_codec: codec.Codec
+) -> Row:
     return {
         "name": spec.name,
         "workflow_name": workflow_name,
         "cron": spec.cron,
         "every_ms": spec.every_ms,
         "timezone": spec.timezone,
-        "input": codec.encode(spec.input, f"the input of schedule {spec.name!r}"),
+        "input": value_codec.encode(spec.input, f"the input of schedule {spec.name!r}"),
         "queue": spec.queue,
         "priority": spec.priority,
         "catch_up": spec.catch_up,
@@ -151,7 +153,7 @@ class ScheduleManager:
     def _sync_one(self, spec: Schedule, workflow_name: str) -> None:
         storage = self.storage
         now = self._engine.clock.now_ms()
-        wanted = _definition(spec, workflow_name, declared=True)
+        wanted = _definition(spec, workflow_name, True, self._engine.codec)
         current = storage.get_schedule(spec.name)
         if current is None:
             upcoming = Timing(spec.cron, spec.every_ms, spec.timezone).next_after(now)
@@ -224,7 +226,7 @@ class ScheduleManager:
         now = engine.clock.now_ms()
         upcoming = Timing(spec.cron, spec.every_ms, spec.timezone).next_after(now)
         row = {
-            **_definition(spec, wf.name, declared=False),
+            **_definition(spec, wf.name, False, self._engine.codec),
             "enabled": int(enabled),
             "next_run_at": upcoming if enabled else None,
         }
@@ -279,7 +281,7 @@ class ScheduleManager:
             fields["cron"] = None
         fields.update(changes)
         spec = Schedule(name, **fields)
-        wanted = _definition(spec, row["workflow_name"], declared=bool(row["declared"]))
+        wanted = _definition(spec, row["workflow_name"], bool(row["declared"]), self._engine.codec)
         now = engine.clock.now_ms()
         reschedule = any(row[k] != wanted[k] for k in _TIMING)
         upcoming = Timing(spec.cron, spec.every_ms, spec.timezone).next_after(now)

@@ -70,7 +70,11 @@ class Schedule:
 def check_name(name: object) -> None:
     if not isinstance(name, str) or not name.strip():
         raise DefinitionError(f"a schedule needs a non-empty name, got {name!r}")
-    if len(name) > MAX_NAME_LENGTH or any(ch in name for ch in "\x00\n\r\t"):
+    if (
+        len(name) > MAX_NAME_LENGTH
+        or any(ch in name for ch in "\x00\n\r\t")
+        or codec.text_problem(name) is not None
+    ):
         raise DefinitionError(
             f"schedule name {name[:40]!r}... must be at most {MAX_NAME_LENGTH} characters "
             "without control characters"
@@ -106,9 +110,13 @@ def _check_every(where: str, every: object) -> None:
 def check_options(
     where: str, queue: object, priority: object, catch_up: object, overlap: object
 ) -> None:
-    if queue is not None and (not isinstance(queue, str) or not queue):
+    if queue is not None and (
+        not isinstance(queue, str) or not queue or codec.text_problem(queue) is not None
+    ):
         raise DefinitionError(f"{where}: queue must be a non-empty string or None")
-    integer(priority, f"{where}: priority", error=DefinitionError)
+    value = integer(priority, f"{where}: priority", error=DefinitionError)
+    if not codec.INT64_MIN <= value <= codec.INT64_MAX:
+        raise DefinitionError(f"{where}: priority must fit in 64 bits, got {priority!r}")
     if catch_up not in ("latest", "all", "none"):
         raise DefinitionError(
             f"{where}: catch_up must be 'latest', 'all' or 'none', got {catch_up!r}"

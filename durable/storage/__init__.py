@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..redaction import redact
 from .base import Checkpoint, ClaimNext, ExecutionFilter, KnownWorkflows, Row, Storage, WaitFilter
 from .protocols import (
     DashboardStorage,
@@ -41,8 +42,9 @@ def open_storage(url: str, *, schema: str | None = None, **options: Any) -> Stor
     ``postgresql://user@host:5432/db``. ``schema``: PostgreSQL only (``durable`` by
     default); one SQLite file is one namespace."""
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(
-            f"database URL {url!r} is not a URL; use sqlite:///file.db, memory:// or postgresql://..."
+        raise ConfigurationError(  # not echoed: it may be a bare conninfo with a password
+            "the database URL is not a URL (no scheme://); "
+            "use sqlite:///file.db, memory:// or postgresql://..."
         )
     scheme = url.split("://", 1)[0].lower()
     if schema is not None and scheme not in ("postgresql", "postgres"):
@@ -56,7 +58,9 @@ def open_storage(url: str, *, schema: str | None = None, **options: Any) -> Stor
         path = url[len("sqlite://") :]
         path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db, sqlite:////abs.db
         if not path:
-            raise ConfigurationError(f"SQLite URL {url!r} names no file; use sqlite:///durable.db")
+            raise ConfigurationError(
+                f"SQLite URL {redact(url, url)!r} names no file; use sqlite:///durable.db"
+            )
         return SqliteStorage(path, **options)
     if scheme == "memory":
         from .memory import MemoryStorage
@@ -67,5 +71,6 @@ def open_storage(url: str, *, schema: str | None = None, **options: Any) -> Stor
 
         return PostgresStorage(url, schema=schema, **options)
     raise ConfigurationError(
-        f"unknown database URL scheme {scheme!r} in {url!r}; use sqlite://, memory:// or postgresql://"
+        f"unknown database URL scheme {scheme!r} in {redact(url, url)}; "
+        "use sqlite://, memory:// or postgresql://"
     )

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..errors import DurableError
 from .base import ExecutionFilter
 
 
-def like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching ids that start with ``prefix`` (wildcards removed)."""
-    return prefix.replace("\\", "").replace("%", "").replace("_", "") + "%"
+def id_prefix(prefix: str) -> str:
+    """``prefix`` as matched: literally (``%``, ``_`` and ``\\`` are plain characters),
+    and never empty (an empty prefix would match every run)."""
+    if not isinstance(prefix, str) or not prefix:
+        raise DurableError("an id prefix must not be empty; give at least one character")
+    return prefix
 
 
 def filter_params(flt: ExecutionFilter) -> dict[str, Any]:
@@ -23,5 +27,5 @@ def filter_params(flt: ExecutionFilter) -> dict[str, Any]:
         "schedule": flt.schedule,
         "since": flt.since_ms,
         "until": flt.until_ms,
-        "pattern": like_prefix(flt.id_prefix) if flt.id_prefix else None,
+        "id_prefix": None if flt.id_prefix is None else id_prefix(flt.id_prefix),
     }

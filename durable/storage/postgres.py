@@ -9,14 +9,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ConfigurationError, SchemaError, StorageError, WriteRejectedError
+from ..redaction import DRIVER_LOGGERS, guard_driver_logs, redact
 from . import pgschema
 from .base import Checkpoint, KnownWorkflows, Row
 from .migrations import SCHEMA_TABLE_SQL, pending, split_statements
+from .params import check_params
 from .sql_base import SqlStorage
 from .sqlfile import load_queries, to_pyformat
 
 try:
     import psycopg
+    import psycopg.conninfo
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError:  # pragma: no cover - exercised only without the extra
@@ -50,12 +53,15 @@ class _PgTx:
         self._queries = queries
 
     def run(self, name: str, params: dict[str, Any]) -> int:
+        check_params(name, params)
         return int(self._conn.execute(self._queries[name], params).rowcount)
 
     def all(self, name: str, params: dict[str, Any]) -> list[Row]:
+        check_params(name, params)
         return list(self._conn.execute(self._queries[name], params).fetchall())
 
     def one(self, name: str, params: dict[str, Any]) -> Row | None:
+        check_params(name, params)
         row = self._conn.execute(self._queries[name], params).fetchone()
         return None if row is None else dict(row)
 
@@ -81,7 +87,9 @@ class PostgresStorage(SqlStorage):
         self.schema = pgschema.check_schema(pgschema.DEFAULT_SCHEMA if schema is None else schema)
         self.url = url
         self.location = url
-        self._display = _redact(url)
+        self._display = redact(url)
+        guard_driver_logs(*DRIVER_LOGGERS)
+        check_conninfo(url)
         self._queries = {k: to_pyformat(v) for k, v in load_queries("postgres").items()}
         self._timeout = connect_timeout_seconds
         self._pool = ConnectionPool(
@@ -153,7 +161,7 @@ class PostgresStorage(SqlStorage):
             ) from exc
         except psycopg.errors.UndefinedTable as exc:
             raise SchemaError(
-                f"the database {self._display} has no Durable schema ({exc}); "
+                f"the database {self._display} has no Durable schema ({_one_line(exc)}); "
                 "run `durable migrate --app ...` or create the app with auto_migrate=True"
             ) from exc
         except psycopg.OperationalError as exc:
@@ -259,19 +267,21 @@ class PostgresStorage(SqlStorage):
         self._pool.close()
 
 
-def _redact(url: str) -> str:
-    """The URL without its password, for error messages."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}@{host}"
+def check_conninfo(url: str) -> None:
+    """Refuse a malformed URL now, with the credentials masked (libpq's own parse
+    errors quote the whole URL, and the pool would log them from its thread)."""
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise ConfigurationError(
+            f"cannot read the PostgreSQL URL {redact(url, url)}: {redact(str(exc), url)}"
+        ) from None
 
 
 def _one_line(exc: BaseException) -> str:
-    """libpq's messages span lines (a tab-indented hint): one line for logs and the CLI."""
-    return " ".join(str(exc).split())
+    """libpq's messages span lines (a tab-indented hint): one line for logs and the CLI,
+    with no credential in it."""
+    return redact(" ".join(str(exc).split()))
 
 
 def _is_permanent(text: str) -> bool:

@@ -15,7 +15,7 @@ from ..limits import QueueLimits
 from ..models import TERMINAL_STATUSES
 from .base import Checkpoint, ExecutionFilter, KnownWorkflows, Row, WaitFilter
 from .dashboard import DashboardSqlMixin
-from .filters import filter_params, like_prefix
+from .filters import filter_params, id_prefix
 from .limiter import claim_limited, hold_reason, queue_usage
 from .ops import OpsSqlMixin
 from .retention import RetentionSqlMixin
@@ -96,11 +96,9 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
             return tx.one("get_execution", {"id": execution_id})
 
     def find_ids_by_prefix(self, prefix: str, limit: int) -> list[str]:
-        pattern = like_prefix(prefix)
+        params = {"id_prefix": id_prefix(prefix), "limit": limit}
         with self._read() as tx:
-            return [
-                r["id"] for r in tx.all("find_ids_by_prefix", {"pattern": pattern, "limit": limit})
-            ]
+            return [r["id"] for r in tx.all("find_ids_by_prefix", params)]
 
     def find_ids_by_suffix(self, suffix: str, limit: int) -> list[str]:
         literal = like_prefix(suffix)[:-1]  # wildcards removed

@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import DatabaseGoneError, SchemaError, StorageError, WriteRejectedError
 from .base import Row
 from .migrations import SCHEMA_TABLE_SQL, pending, split_statements
+from .params import check_params
 from .sql_base import SqlStorage
 from .sqlfile import load_queries
 
@@ -32,12 +33,15 @@ class _SqliteTx:
         self._queries = queries
 
     def run(self, name: str, params: dict[str, Any]) -> int:
+        check_params(name, params)
         return self._conn.execute(self._queries[name], params).rowcount
 
     def all(self, name: str, params: dict[str, Any]) -> list[Row]:
+        check_params(name, params)
         return [dict(r) for r in self._conn.execute(self._queries[name], params).fetchall()]
 
     def one(self, name: str, params: dict[str, Any]) -> Row | None:
+        check_params(name, params)
         row = self._conn.execute(self._queries[name], params).fetchone()
         return None if row is None else dict(row)
 

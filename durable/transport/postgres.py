@@ -23,6 +23,7 @@ from typing import Any
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError
 from ..ids import new_token
+from ..redaction import DRIVER_LOGGERS, guard_driver_logs, redact
 from ..storage.base import CommitMessage
 from ..storage.sqlfile import load_queries, to_pyformat
 
@@ -104,8 +105,9 @@ class PgTransport:
             channel_prefix = channel_prefix_of(self.schema)
         if not url.startswith(("postgresql://", "postgres://")):
             raise ConfigurationError(
-                f"a PostgreSQL transport needs a postgresql:// URL, got {url!r}"
+                f"a PostgreSQL transport needs a postgresql:// URL, got {redact(url, url)!r}"
             )
+        guard_driver_logs(*DRIVER_LOGGERS)
         self.url = url
         self.listen_url = listen_url or url
         self.prefix = channel_prefix

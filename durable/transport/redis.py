@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..ids import new_token
+from ..redaction import DRIVER_LOGGERS, guard_driver_logs, redact
 from ..storage.base import CommitMessage
 
 try:
@@ -35,7 +36,10 @@ class RedisTransport:
         if _redis is None:
             raise ConfigurationError("the Redis bus needs redis-py: pip install 'durable[redis]'")
         if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigurationError(f"a Redis transport needs a redis:// URL, got {url!r}")
+            raise ConfigurationError(
+                f"a Redis transport needs a redis:// URL, got {redact(url, url)!r}"
+            )
+        guard_driver_logs(*DRIVER_LOGGERS)
         self.url = url
         self.prefix = channel_prefix
         self.origin = new_token()[:16]

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..redaction import redact
 from .base import Transport
 
 log = logging.getLogger("durable.transport")
@@ -226,7 +227,7 @@ class Receiver(_Thread):
                     "%s listener %s: connection lost (%s); reconnecting in %.1fs",
                     transport.backend,
                     self.label,
-                    exc,
+                    redact(str(exc), getattr(transport, "url", None)),
                     backoff,
                 )
                 lost = True

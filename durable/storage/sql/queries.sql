@@ -22,7 +22,10 @@ SELECT * FROM executions WHERE id = :id
 SELECT id FROM executions WHERE id = :id
 
 -- name: find_ids_by_prefix
-SELECT id FROM executions WHERE id LIKE :pattern ORDER BY id LIMIT :limit
+-- a literal prefix (no LIKE: no wildcards to escape, case-sensitive on both backends)
+SELECT id FROM executions
+WHERE substr(id, 1, length(CAST(:id_prefix AS TEXT))) = :id_prefix
+ORDER BY id LIMIT :limit
 
 -- name: _terminal_statuses
 -- the finished statuses (models.TERMINAL_STATUSES; a unit test keeps them equal)
@@ -39,7 +42,8 @@ SELECT value FROM json_each(:statuses)
   AND (CAST(:schedule AS TEXT) IS NULL OR schedule_name = :schedule)
   AND (CAST(:since AS BIGINT) IS NULL OR created_at >= :since)
   AND (CAST(:until AS BIGINT) IS NULL OR created_at < :until)
-  AND (CAST(:pattern AS TEXT) IS NULL OR id LIKE :pattern)
+  AND (CAST(:id_prefix AS TEXT) IS NULL
+    OR substr(id, 1, length(CAST(:id_prefix AS TEXT))) = :id_prefix)
 
 -- name: _after_cursor
 (CAST(:cursor_at AS BIGINT) IS NULL OR created_at < :cursor_at
