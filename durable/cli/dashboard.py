@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import ipaddress
 from typing import Any
 
 import click
@@ -34,6 +35,17 @@ def _load_object(spec: str, option: str) -> Any:
 )
 @click.option("--root-path", default="", help="URL prefix when served behind a proxy")
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="a Host name the dashboard answers to, besides loopback (repeatable; *.example.com)",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="listen beyond loopback without --auth (anyone who reaches the port may act)",
+)
+@click.option(
     "--grace", default=3.0, show_default=True, help="seconds open streams get at shutdown"
 )
 @click.option("--log-level", default="info", show_default=True)
@@ -54,11 +66,23 @@ def dashboard(
     auth_spec: str | None,
     roles_spec: str | None,
     root_path: str,
+    allowed_hosts: tuple[str, ...],
+    insecure_no_auth: bool,
     grace: float,
     log_level: str,
     log_format: str,
 ) -> None:
-    """Serve the web dashboard (live runs, inputs, schedules, workers; actions audited)."""
+    """Serve the web dashboard (live runs, inputs, schedules, workers; actions audited).
+
+    It listens on loopback and answers to loopback names only; to serve it on a
+    network, give --auth (and --allowed-host for the name people use)."""
+    if not is_loopback(host) and not auth_spec and not insecure_no_auth:
+        raise click.UsageError(
+            f"refusing to serve the dashboard on {host} without --auth: anyone who can reach "
+            "that address could read every run and cancel, retry or answer them. "
+            "Give --auth module:callable (see the docs), or --insecure-no-auth if only "
+            "trusted machines can reach it."
+        )
     try:
         import uvicorn
 
@@ -76,6 +100,7 @@ def dashboard(
         roles=_load_object(roles_spec, "--roles") if roles_spec else None,
         read_only=read_only,
         redact=list(redact) or None,
+        allowed_hosts=hosts_for(host, allowed_hosts),
     )
     click.echo(f"Durable dashboard for {app.name!r} on http://{host}:{port}{root_path}/")
     uvicorn.run(
@@ -88,3 +113,29 @@ def dashboard(
         log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=max(int(grace), 1),
     )
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address or name that only this machine can reach."""
+    name = host.strip().lower().strip("[]")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def hosts_for(bind: str, extra: tuple[str, ...]) -> list[str]:
+    """Loopback names, the address the dashboard is bound to (when it is one
+    address, not 0.0.0.0 or ::), and the names given with --allowed-host."""
+    from ..dashboard.security import LOOPBACK_HOSTS  # the dashboard extra may be missing
+
+    hosts = [*LOOPBACK_HOSTS, *extra]
+    name = bind.strip().strip("[]")
+    try:
+        if not ipaddress.ip_address(name).is_unspecified:
+            hosts.append(name)
+    except ValueError:
+        hosts.append(name)  # a host name the user chose to bind to
+    return hosts
