@@ -40,6 +40,9 @@ MAX_INT_BITS = 3000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: The longest name (event, input, wait, queue, schedule name; id) in characters.
 MAX_NAME_CHARS = 1000
+#: The longest delay or timeout in seconds (about 31,700 years): times are stored
+#: as 64-bit epoch milliseconds.
+MAX_SECONDS = 10**12
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

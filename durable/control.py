@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import checks, codec
-from .errors import CancelNow, ChildWorkflowError, FailNow, Snooze
+from .codec import MAX_SECONDS
+from .errors import CancelNow, ChildWorkflowError, DurableError, FailNow, Snooze
 from .models import ms_to_iso
 from .runtime import current_runtime
-from .wait import MISSING, _no_answer, _settle, _suspend_group
+from .wait import MISSING, _deadline, _no_answer, _settle, _suspend_group
 
 if TYPE_CHECKING:
     from .workflow import Workflow
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 def snooze(seconds: float) -> NoReturn:
     """Run this step again after ``seconds`` without counting an attempt."""
     delay = checks.seconds(seconds, "snooze() seconds")
+    if delay > MAX_SECONDS:  # wake times are 64-bit epoch milliseconds
+        raise DurableError(f"snooze() seconds must be at most {MAX_SECONDS:.0e}, got {seconds!r}")
     current_runtime("snooze")
     raise Snooze(delay)
 
@@ -58,9 +61,7 @@ def call_workflow(
     ``timeout_value`` returned (or WaitTimeoutError raised).
     """
     rt = current_runtime("call_workflow")
-    deadline = (
-        None if timeout is None else rt.now_ms() + int(checks.seconds(timeout, "timeout") * 1000)
-    )
+    deadline = _deadline(rt, timeout)
     seq = rt.next_seq()
     group = rt.existing(seq)
     if group is None:

@@ -38,6 +38,8 @@ class Retry:
             raise DefinitionError("Retry.base and Retry.max_delay must be numbers of seconds")
         if self.base < 0 or self.max_delay < 0:
             raise DefinitionError("Retry.base and Retry.max_delay must not be negative")
+        if not self.max_delay <= 10**12 or not self.base <= 10**12:  # NaN and inf too
+            raise DefinitionError("Retry.base and Retry.max_delay must be at most 1e12 seconds")
         if not isinstance(self.jitter, bool) and not 0 < float(self.jitter) <= 1:
             raise DefinitionError(
                 f"Retry.jitter must be a bool or a float in (0, 1], got {self.jitter!r}"

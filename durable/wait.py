@@ -40,12 +40,9 @@ def _deadline(rt: StepRuntime, timeout: float | None) -> int | None:
 
 def _after(rt: StepRuntime, seconds: float, what: str) -> int:
     """``now + seconds`` in epoch ms, refused if it does not fit a 64-bit column."""
-    if seconds > _MAX_SECONDS:
+    if seconds > codec.MAX_SECONDS:
         raise DurableError(f"{what} of {seconds!r} seconds is too far away")
     return codec.check_int(rt.now_ms() + int(seconds * 1000), f"{what} (epoch ms)")
-
-
-_MAX_SECONDS = 10**15  # about 31 million years: far beyond any real wait
 
 
 def sleep(seconds: float) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .checks import count, seconds
-from .codec import MAX_NAME_CHARS, text_problem
+from .codec import MAX_NAME_CHARS, MAX_SECONDS, text_problem
 from .errors import DefinitionError
 from .retry import Retry
 
@@ -87,7 +87,10 @@ Node = Step | Branch | Parallel | ForEach
 def _check_timeout(value: float | None, what: str) -> float | None:
     if value is None:
         return None
-    return seconds(value, f"{what} timeout", positive=True, error=DefinitionError)
+    checked = seconds(value, f"{what} timeout", positive=True, error=DefinitionError)
+    if checked > MAX_SECONDS:  # deadlines are 64-bit epoch milliseconds
+        raise DefinitionError(f"{what} timeout must be at most {MAX_SECONDS:.0e} seconds")
+    return checked
 
 
 def _takes_arg(fn: StepFn, name: str) -> bool:
