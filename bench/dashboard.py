@@ -78,7 +78,7 @@ def page_times(app: Durable, n: int, rounds: int) -> None:
     t0 = time.perf_counter()
     ids = seed(app, n)
     print(f"seeded {n} executions in {time.perf_counter() - t0:.1f} s ({app.storage.dialect})")
-    client = TestClient(create_app(app))
+    client = TestClient(create_app(app), base_url="http://localhost")
     deep = client.get("/executions")
     cursor_page = "/executions?cursor=" + deep.text.split("cursor=")[1].split('"')[0]
     paths = {

@@ -96,3 +96,28 @@ def test_check_int_refuses_what_a_bigint_column_cannot_hold(value: object) -> No
 def test_scrub_keeps_messages_storable() -> None:
     assert codec.scrub("a\x00b\ud800c") == "a\ufffdb\ufffdc"
     assert codec.text_problem(codec.scrub("\x00\udfff")) is None
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), float("nan"), 1e300])
+def test_delays_beyond_a_64_bit_time_are_refused_when_defined(seconds: float) -> None:
+    from durable import Retry
+    from durable.errors import DefinitionError
+
+    with pytest.raises(DefinitionError, match="timeout"):
+        Workflow("w", [step(lambda x: x, name="s")], timeout=seconds)
+    with pytest.raises(DefinitionError, match="timeout"):
+        Workflow("w", [step(lambda x: x, name="s", timeout=seconds)])
+    with pytest.raises(DefinitionError, match="max_delay"):
+        Retry(max_delay=seconds)
+
+
+@pytest.mark.parametrize("name", ["a\x00", "b\udcff"])
+def test_definitions_refuse_names_that_cannot_be_stored(name: str) -> None:
+    from durable.errors import DefinitionError
+
+    with pytest.raises(DefinitionError, match="refused"):
+        Workflow(name, [step(lambda x: x, name="s")])
+    with pytest.raises(DefinitionError, match="refused"):
+        Workflow("w", [step(lambda x: x, name=name)])
+    with pytest.raises(DefinitionError, match="refused"):
+        Workflow("w", [step(lambda x: x, name="s")], queue=name)
