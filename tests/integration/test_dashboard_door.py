@@ -171,7 +171,7 @@ def _poison_context(url: str, run_id: str) -> None:
         import psycopg
 
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("UPDATE executions SET context = %s WHERE id = %s", (text, run_id))
+            conn.execute("UPDATE durable.executions SET context = %s WHERE id = %s", (text, run_id))
 
 
 def test_one_bad_row_does_not_break_context_search(t: TestApp, db_url: str) -> None:
