@@ -153,11 +153,13 @@ def invoke(driver: Driver, run: RunState, attempt: Attempt, arg: Any) -> Outcome
     return outcome
 
 
-def stored(value: Any, where: str) -> tuple[str, Any]:
+def stored(
+    value: Any, where: str, max_bytes: int = codec.DEFAULT_MAX_VALUE_BYTES
+) -> tuple[str, Any]:
     """A result as stored and as a replay will see it; SerializationError for anything
     that cannot be stored (too deep, a lone surrogate, an object whose conversion fails)."""
     try:
-        text, decoded = codec.roundtrip(value, where)
+        text, decoded = codec.roundtrip(value, where, max_bytes=max_bytes)
         text.encode("utf-8")  # a lone surrogate passes json but not the database
     except SerializationError:
         raise

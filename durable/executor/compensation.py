@@ -58,7 +58,9 @@ def compensate(driver: Driver, run: RunState, wf: Workflow) -> None:
         if outcome.kind == "ok":
             try:
                 text: str | None = stored(
-                    outcome.value, f"the result of compensation {comp.name!r}"
+                    outcome.value,
+                    f"the result of compensation {comp.name!r}",
+                    driver.engine.codec.max_value_bytes,
                 )[0]
             except Exception:  # a compensation's result is informative only
                 text = None

@@ -232,7 +232,11 @@ def _settle_child(
             _give_up(driver, run, fan, attempt, error, block)
             return
         try:
-            text, value = stored(outcome.value, f"the result of step {step.name!r}")
+            text, value = stored(
+                outcome.value,
+                f"the result of step {step.name!r}",
+                driver.engine.codec.max_value_bytes,
+            )
         except SerializationError as exc:
             _give_up(driver, run, fan, attempt, error_value(exc), block)
             return
@@ -322,7 +326,11 @@ def _complete(
     attempt = block_attempt(driver, run, instr.name, fan.kind)
     try:
         merged = fan.merge(codec.decode(run.context_json), results)
-        text, value = stored(merged, f"the result of {fan.kind} block {instr.name!r}")
+        text, value = stored(
+            merged,
+            f"the result of {fan.kind} block {instr.name!r}",
+            driver.engine.codec.max_value_bytes,
+        )
     except Exception as exc:
         row = attempt.end(driver.now, "failed", error=encode_error(error_value(exc)))
         driver.fail(run, wf, error_value(exc), steps=[row])

@@ -193,7 +193,9 @@ class Runner:
                 return False
             target, value = value.step, value.context
         try:
-            text, decoded = stored(value, f"the result of step {step.name!r}")
+            text, decoded = stored(
+                value, f"the result of step {step.name!r}", self.engine.codec.max_value_bytes
+            )
         except SerializationError as exc:
             self._give_up(run, wf, attempt, error_value(exc))
             return False
