@@ -101,14 +101,9 @@ class SqlStorage(ScheduleSqlMixin, DashboardSqlMixin, OpsSqlMixin, RetentionSqlM
             return [r["id"] for r in tx.all("find_ids_by_prefix", params)]
 
     def find_ids_by_suffix(self, suffix: str, limit: int) -> list[str]:
-        literal = like_prefix(suffix)[:-1]  # wildcards removed
-        if not literal:
-            return []
-        pattern = "%" + literal
+        params = {"id_suffix": id_prefix(suffix), "limit": limit}
         with self._read() as tx:
-            return [
-                r["id"] for r in tx.all("find_ids_by_prefix", {"pattern": pattern, "limit": limit})
-            ]
+            return [r["id"] for r in tx.all("find_ids_by_suffix", params)]
 
     def list_executions(
         self, flt: ExecutionFilter, limit: int, cursor: tuple[int, str] | None

@@ -27,6 +27,12 @@ SELECT id FROM executions
 WHERE substr(id, 1, length(CAST(:id_prefix AS TEXT))) = :id_prefix
 ORDER BY id LIMIT :limit
 
+-- name: find_ids_by_suffix
+-- a literal suffix (a short id is the id's last group), compared like the prefix above
+SELECT id FROM executions
+WHERE substr(id, length(id) - length(CAST(:id_suffix AS TEXT)) + 1) = :id_suffix
+ORDER BY id LIMIT :limit
+
 -- name: _terminal_statuses
 -- the finished statuses (models.TERMINAL_STATUSES; a unit test keeps them equal)
 ('completed', 'failed', 'cancelled', 'compensated', 'compensation_failed')
