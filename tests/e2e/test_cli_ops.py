@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from durable import Durable
 from durable.cli import cli
+from durable.ids import short_id
 from durable.testing import FakeClock
 from tests.e2e.cli_app import build
 from tests.e2e.cli_support import durable
@@ -211,7 +212,7 @@ def test_events_of_a_finished_run_prints_its_history_and_exits_at_once(
     ]
     assert {e["payload"].get("workflow_id", e["payload"]["id"]) for e in events} == {ok}
     assert events[-1]["payload"]["status"] == "completed"
-    failed = durable(db_url, "events", bad[:13])  # an id prefix, human output
+    failed = durable(db_url, "events", short_id(bad))  # the short id, human output
     assert failed.code == 0, failed.err
     lines = failed.out.splitlines()
     assert lines[0].startswith(f"workflow_started {bad}")
