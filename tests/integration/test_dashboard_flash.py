@@ -29,7 +29,7 @@ def test_an_action_is_confirmed_once_on_the_next_page() -> None:
     with TestApp([HOLD]) as t:
         run_id = t.app.start(HOLD, {})
         t.run_until_idle()
-        c = TestClient(create_app(t.app))
+        c = TestClient(create_app(t.app), base_url="http://localhost")
         page = f"/executions/{run_id}"
         r = c.post(f"{page}/cancel", data={"csrf_token": _token(c, page)})
         assert r.status_code == 200 and t.app.get_execution(run_id).status == "cancelled"
@@ -44,7 +44,7 @@ def test_the_favicon_is_served_under_the_mount_prefix() -> None:
 
     with TestApp([HOLD]) as t:
         host = Starlette(routes=[Mount("/ops", app=create_app(t.app))])
-        c = TestClient(host)
+        c = TestClient(host, base_url="http://localhost")
         html = c.get("/ops/").text
         [icon] = re.findall(r'<link rel="icon" href="([^"]+)"', html)
         assert icon == "/ops/static/favicon.svg"

@@ -104,7 +104,7 @@ def test_a_run_no_worker_knows_stays_pending(db_url, tmp_path, monkeypatch):
 
         from durable.dashboard import create_app
 
-        page = TestClient(create_app(shop)).get("/").text
+        page = TestClient(create_app(shop), base_url="http://localhost").get("/").text
         assert 'data-unserved="invoice"' in page and "no live worker has the code" in page
         assert billing.get_execution(invoice).status == "pending"  # still never failed
     shop.close()
@@ -200,7 +200,7 @@ def test_dashboard_cancel_with_the_compensate_option(db_url):
         ledger.clear()
         run_id = t.app.start(ORDER, {"id": "o-9"})
         t.run_until_idle()
-        c = TestClient(create_app(t.app))
+        c = TestClient(create_app(t.app), base_url="http://localhost")
         page = c.get(f"/executions/{run_id}").text
         assert 'name="compensate"' in page
         csrf = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page)

@@ -40,7 +40,7 @@ def _beat(app: Durable, worker_id: str, limited: dict) -> None:
         "limits": json.dumps({"limited": limited}),
         "running": 0,
     }
-    app.storage.heartbeat(row, app.clock.now_ms())
+    app.storage.heartbeat(row, app.clock.now_ms(), [])
 
 
 def test_status_inspect_doctor_and_dashboard_show_the_limits(app: Durable) -> None:
@@ -79,7 +79,7 @@ def test_status_inspect_doctor_and_dashboard_show_the_limits(app: Durable) -> No
     checks = {c["name"]: c for c in doctor.json["checks"]}
     assert checks["limits"]["status"] == "warn" and "limited" in checks["limits"]["message"]
 
-    page = TestClient(create_app(app)).get("/workers").text
+    page = TestClient(create_app(app), base_url="http://localhost").get("/workers").text
     assert "Queue limits" in page and "1 / 1" in page and "2 by concurrency" in page
     assert "workers disagree" in page
     mover.stop(grace_seconds=0)
