@@ -242,11 +242,11 @@ class _Installer:
     def acquire(self) -> None:
         with self._lock:
             self._users += 1
+            root = logging.getLogger()
+            if self._handler not in root.handlers:  # also when someone removed it
+                root.addHandler(self._handler)
             if self._users > 1:  # already installed
                 return
-            root = logging.getLogger()
-            if self._handler not in root.handlers:
-                root.addHandler(self._handler)
             for name in ("stdout", "stderr"):
                 current = getattr(sys, name)
                 if not isinstance(current, _StreamProxy):

@@ -135,14 +135,21 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+_CLI_HANDLER = "durable-cli"
+
+
 def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
     """Set up the root logger for a command-line process (``text`` or ``json`` to stderr)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     )
+    handler.set_name(_CLI_HANDLER)
     root = logging.getLogger()
+    # replace only what an earlier call set up: handlers of others (the per-step log
+    # capture, a host's own) stay
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == _CLI_HANDLER:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -162,6 +162,9 @@ def test_events_subprocess_stops_on_timeout(db_url: str) -> None:
 
 def test_events_prints_the_history_then_follows_live_until_the_run_ends(sqlite_url: str) -> None:
     app = build(sqlite_url)
+    # CliRunner swaps sys.stdout/sys.stderr from its thread while steps run (and capture
+    # their output) in this one: put the process's streams back whatever the interleaving
+    streams = (sys.stdout, sys.stderr)
     try:
         run_id = app.start("greet", "live")
         out: dict[str, Any] = {}
@@ -194,6 +197,7 @@ def test_events_prints_the_history_then_follows_live_until_the_run_ends(sqlite_u
         ]
     finally:
         app.close()
+        sys.stdout, sys.stderr = streams
 
 
 def test_events_of_a_finished_run_prints_its_history_and_exits_at_once(
