@@ -242,11 +242,11 @@ class _Installer:
     def acquire(self) -> None:
         with self._lock:
             self._users += 1
+            # (re)installed on every acquire: someone may have removed the handler or
+            # swapped sys.stdout/sys.stderr since (a test runner, a host's log set-up)
             root = logging.getLogger()
-            if self._handler not in root.handlers:  # also when someone removed it
+            if self._handler not in root.handlers:
                 root.addHandler(self._handler)
-            if self._users > 1:  # already installed
-                return
             for name in ("stdout", "stderr"):
                 current = getattr(sys, name)
                 if not isinstance(current, _StreamProxy):
