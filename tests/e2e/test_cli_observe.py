@@ -13,6 +13,7 @@ from durable import Durable
 from durable.ids import short_id
 from tests.e2e.cli_app import build
 from tests.e2e.cli_support import durable
+from tests.e2e.test_cli_runs import run_all
 from tests.support.procs import spawn, wait_until
 
 
@@ -24,19 +25,10 @@ def drive(sqlite_url: str) -> Iterator[Durable]:
     app.close()
 
 
-def _run_all(app: Durable) -> None:
-    worker = app.worker()
-    try:
-        while worker.run_once():
-            pass
-    finally:
-        worker.stop(grace_seconds=0)
-
-
 def test_logs_and_short_ids(sqlite_url: str, drive: Durable) -> None:
     run_id = drive.start("greet", "ada")
     other = drive.start("greet", "bob")
-    _run_all(drive)
+    run_all(drive)
     short = short_id(run_id)
 
     listed = durable(sqlite_url, "list")
